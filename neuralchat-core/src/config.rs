@@ -1,0 +1,195 @@
+//! Engine configuration. Every field has a sane default; the server fills
+//! these from `neuralchat.toml`, the environment and flags.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the engine needs to know, grouped as in `neuralchat.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// This node's identity.
+    pub node: NodeConfig,
+    /// Passwords and tokens.
+    pub accounts: AccountsConfig,
+    /// Sizes and rates that protect the server.
+    pub limits: LimitsConfig,
+    /// How much history clients get.
+    pub history: HistoryConfig,
+    /// The database worker pool.
+    pub store: StoreConfig,
+    /// Whether audit records include message bodies (off by default).
+    pub log_bodies: bool,
+}
+
+/// This node's identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node id stamped on every event created here; a random one per
+    /// start when unset.
+    pub id: Option<String>,
+}
+
+/// Passwords and tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// bcrypt cost factor (4..=31); 12 by default.
+    pub bcrypt_cost: u32,
+    /// How long a log-in token stays valid, in seconds (30 days by default).
+    pub token_ttl_secs: u64,
+    /// The shortest password accepted, in characters.
+    pub min_password_chars: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            bcrypt_cost: 12,
+            token_ttl_secs: 30 * 24 * 3600,
+            min_password_chars: 8,
+        }
+    }
+}
+
+/// Sizes and rates that protect the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest client frame, in bytes.
+    pub max_frame_bytes: usize,
+    /// The longest message, in characters.
+    pub max_message_chars: usize,
+    /// Frames per second a session may send, on average.
+    pub frames_per_second: f64,
+    /// Frames a session may send in one burst.
+    pub frame_burst: f64,
+    /// Messages per second a user may post, on average, over all sessions.
+    pub messages_per_second: f64,
+    /// Messages a user may post in one burst.
+    pub message_burst: f64,
+    /// Frames queued for one session before it counts as too slow and is
+    /// disconnected.
+    pub outbox_capacity: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            max_message_chars: 4000,
+            frames_per_second: 50.0,
+            frame_burst: 100.0,
+            messages_per_second: 5.0,
+            message_burst: 20.0,
+            outbox_capacity: 1024,
+        }
+    }
+}
+
+/// How much history clients get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Events sent with `joined`.
+    pub join_events: u32,
+    /// The largest page a client may ask for.
+    pub page_max: u32,
+    /// The page size when the client names none.
+    pub page_default: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            join_events: 50,
+            page_max: 200,
+            page_default: 50,
+        }
+    }
+}
+
+/// The database worker pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Threads running database work (each holds one pooled connection).
+    pub threads: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { threads: 2 }
+    }
+}
+
+impl EngineConfig {
+    /// Checks values that types cannot, naming the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        let a = &self.accounts;
+        if !(4..=31).contains(&a.bcrypt_cost) {
+            return Err(format!(
+                "accounts.bcrypt_cost must be 4..=31, not {}",
+                a.bcrypt_cost
+            ));
+        }
+        if a.token_ttl_secs == 0 {
+            return Err("accounts.token_ttl_secs must be above 0".into());
+        }
+        let l = &self.limits;
+        if l.max_frame_bytes < 256 {
+            return Err("limits.max_frame_bytes must be at least 256".into());
+        }
+        if l.max_message_chars == 0 {
+            return Err("limits.max_message_chars must be above 0".into());
+        }
+        for (key, value) in [
+            ("limits.frames_per_second", l.frames_per_second),
+            ("limits.frame_burst", l.frame_burst),
+            ("limits.messages_per_second", l.messages_per_second),
+            ("limits.message_burst", l.message_burst),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(format!("{key} must be a positive number, not {value}"));
+            }
+        }
+        if l.outbox_capacity == 0 {
+            return Err("limits.outbox_capacity must be above 0".into());
+        }
+        let h = &self.history;
+        if h.page_max == 0 || h.page_default == 0 || h.page_default > h.page_max {
+            return Err("history.page_default must be in 1..=history.page_max".into());
+        }
+        if self.store.threads == 0 {
+            return Err("store.threads must be above 0".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+        assert_eq!(EngineConfig::default().accounts.bcrypt_cost, 12);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut config = EngineConfig::default();
+        config.accounts.bcrypt_cost = 2;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .contains("accounts.bcrypt_cost"));
+        let mut config = EngineConfig::default();
+        config.limits.message_burst = 0.0;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .contains("limits.message_burst"));
+    }
+}

@@ -1,0 +1,388 @@
+//! The engine: builds the actor system (store, hub, rooms) and is the one
+//! entry point for transports and embedders. Every rule lives behind these
+//! methods, whatever the transport.
+
+use crate::accounts::{Accounts, LoginGrant};
+use crate::config::EngineConfig;
+use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::event::{Event, EventId};
+use crate::hub::{Hub, OpenRoom};
+use crate::names::canonical_room;
+use crate::outbox::outbox;
+use crate::protocol::{Limits, MemberInfo, RoomInfo};
+use crate::room::{AddMember, PostMessage, RemoveMember, Room, Who};
+use crate::session::{Session, SessionLink};
+use crate::shared::Shared;
+use crate::store::{Db, HistoryPage, Store, StoreError};
+use actix::prelude::*;
+use slog::{info, o, warn, Logger};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A configuration value is out of range (the text names the key).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A start-up step failed inside the engine.
+    #[error("engine start failed: {0}")]
+    Start(String),
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    /// The configuration.
+    config: EngineConfig,
+    /// The database URL.
+    database: String,
+    /// The root logger.
+    log: Logger,
+}
+
+impl EngineBuilder {
+    /// The database URL: `sqlite://PATH`, a file path, or `postgres://...`.
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = url.into();
+        self
+    }
+
+    /// The logger for operations and audit records.
+    pub fn logger(mut self, log: Logger) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Opens the database (off the async threads), starts the actors.
+    /// Must run inside an actix system.
+    pub async fn build(self) -> Result<Engine, EngineError> {
+        self.config.validate().map_err(EngineError::Config)?;
+        let node = self.config.node.id.clone().unwrap_or_else(random_node_id);
+        let log = self.log.new(o!("node" => node.clone()));
+        let (url, threads) = (self.database.clone(), self.config.store.threads);
+        let db = tokio::task::spawn_blocking(move || Db::open(&url, threads as u32))
+            .await
+            .map_err(|e| EngineError::Start(e.to_string()))??;
+        info!(log, "store opened"; "backend" => ?db.backend(), "threads" => threads);
+        let store = Store::start(db, threads, log.new(o!("component" => "store")));
+        let accounts = Accounts::new(store.clone(), self.config.accounts.clone())
+            .await
+            .map_err(|e| EngineError::Start(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            node,
+            store,
+            accounts,
+            ids: Default::default(),
+            audit: log.new(o!("stream" => "audit")),
+            log,
+            user_rates: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            config: self.config,
+        });
+        let hub = Hub::new(shared.clone()).start();
+        Ok(Engine { shared, hub })
+    }
+}
+
+fn random_node_id() -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("node-{}", &id[id.len() - 8..])
+}
+
+/// A room after a join, for callers without a live session (REST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedRoom {
+    /// Canonical name.
+    pub room: String,
+    /// Topic, if set.
+    pub topic: Option<String>,
+    /// The latest events, oldest first.
+    pub history: Vec<Event>,
+    /// Whether older events exist.
+    pub more: bool,
+}
+
+/// The running engine; cheap to clone, shareable across threads.
+#[derive(Clone)]
+pub struct Engine {
+    /// State shared with the actors.
+    shared: Arc<Shared>,
+    /// The room directory.
+    hub: Addr<Hub>,
+}
+
+impl Engine {
+    /// Starts building an engine with this configuration.
+    pub fn builder(config: EngineConfig) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            database: "sqlite://neuralchat.db".into(),
+            log: Logger::root(slog::Discard, o!()),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// The operational logger (transports log through it too).
+    pub fn logger(&self) -> &Logger {
+        &self.shared.log
+    }
+
+    /// The limits announced to clients.
+    pub fn limits(&self) -> Limits {
+        let config = &self.shared.config;
+        Limits {
+            max_frame_bytes: config.limits.max_frame_bytes,
+            max_message_chars: config.limits.max_message_chars,
+            history_page_max: config.history.page_max,
+        }
+    }
+
+    /// Opens a session for a new client connection. The transport feeds it
+    /// client frames ([`crate::Inbound`]) and writes what comes out of
+    /// `link.frames`, until `link.closed` fires or the client goes away
+    /// (then it sends [`crate::Disconnect`]).
+    pub fn connect(&self, transport: &'static str, peer: String) -> SessionLink {
+        let id = self.shared.next_session.fetch_add(1, Ordering::Relaxed);
+        let (out, receiver) = outbox(self.shared.config.limits.outbox_capacity);
+        let session = Session::new(id, self.clone(), out, transport, peer).start();
+        SessionLink {
+            session,
+            frames: receiver.frames,
+            closed: receiver.closed,
+        }
+    }
+
+    pub(crate) fn audit(&self) -> &Logger {
+        &self.shared.audit
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Creates an account.
+    pub async fn register(&self, username: &str, password: &str) -> ChatResult<String> {
+        let result = self.shared.accounts.register(username, password).await;
+        match &result {
+            Ok(user) => info!(self.audit(), "register"; "action" => "register", "user" => user),
+            Err(e) => {
+                info!(self.audit(), "register refused"; "action" => "register", "user" => username, "code" => %e.code)
+            }
+        }
+        result
+    }
+
+    /// Logs in with a password.
+    pub async fn login(&self, username: &str, password: &str) -> ChatResult<LoginGrant> {
+        let result = self.shared.accounts.login(username, password).await;
+        match &result {
+            Ok(grant) => {
+                info!(self.audit(), "login ok"; "action" => "login_ok", "user" => &grant.user)
+            }
+            Err(e) => {
+                warn!(self.audit(), "login failed"; "action" => "login_failed", "user" => username, "code" => %e.code)
+            }
+        }
+        result
+    }
+
+    /// The user a token belongs to.
+    pub async fn authenticate(&self, token: &str) -> ChatResult<String> {
+        let result = self.shared.accounts.authenticate(token).await;
+        match &result {
+            Ok(user) => info!(self.audit(), "token auth ok"; "action" => "auth_ok", "user" => user),
+            Err(e) => {
+                warn!(self.audit(), "token auth failed"; "action" => "auth_failed", "code" => %e.code)
+            }
+        }
+        result
+    }
+
+    /// Revokes a token.
+    pub async fn logout(&self, token: &str) -> ChatResult<()> {
+        let user = self.shared.accounts.logout(token).await?;
+        info!(self.audit(), "logout"; "action" => "logout", "user" => &user);
+        Ok(())
+    }
+
+    async fn open_room(
+        &self,
+        room: &str,
+        create_by: Option<&str>,
+    ) -> ChatResult<(String, Addr<Room>)> {
+        let name = canonical_room(room)?;
+        let addr = self
+            .hub
+            .send(OpenRoom {
+                name: name.clone(),
+                create_by: create_by.map(str::to_owned),
+            })
+            .await??;
+        Ok((name, addr))
+    }
+
+    /// Makes `user` a member of `room`, creating the room (public) if new.
+    pub(crate) async fn join_membership(
+        &self,
+        user: &str,
+        room: &str,
+    ) -> ChatResult<(String, Addr<Room>)> {
+        let (name, addr) = self.open_room(room, Some(user)).await?;
+        let new_member = addr
+            .send(AddMember {
+                user: user.to_owned(),
+            })
+            .await??;
+        info!(self.audit(), "join"; "action" => "join", "user" => user, "room" => &name, "new_member" => new_member);
+        Ok((name, addr))
+    }
+
+    /// Joins a room (creating it if new) and returns its latest history.
+    pub async fn join(&self, user: &str, room: &str) -> ChatResult<JoinedRoom> {
+        let (name, _) = self.join_membership(user, room).await?;
+        let page = self
+            .history(&name, None, Some(self.shared.config.history.join_events))
+            .await?;
+        let room_name = name.clone();
+        let topic = self
+            .shared
+            .store
+            .call("room_info", move |db| db.room_info(&room_name))
+            .await?
+            .and_then(|(topic, _)| topic);
+        Ok(JoinedRoom {
+            room: name,
+            topic,
+            history: page.events,
+            more: page.more,
+        })
+    }
+
+    /// Leaves a room; returns its canonical name.
+    pub async fn leave(&self, user: &str, room: &str) -> ChatResult<String> {
+        let (name, addr) = self.open_room(room, None).await?;
+        addr.send(RemoveMember {
+            user: user.to_owned(),
+        })
+        .await??;
+        info!(self.audit(), "leave"; "action" => "leave", "user" => user, "room" => &name);
+        Ok(name)
+    }
+
+    /// Posts a message: checked, rate-limited, stored, fanned out, returned.
+    pub async fn post(
+        &self,
+        user: &str,
+        room: &str,
+        text: &str,
+        client_id: Option<String>,
+    ) -> ChatResult<Event> {
+        let max = self.shared.config.limits.max_message_chars;
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > max {
+            return Err(ChatError::new(
+                ErrorCode::BadMessage,
+                format!("a message has 1 to {max} characters, not {chars}"),
+            ));
+        }
+        if client_id
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > 128)
+        {
+            return Err(ChatError::new(
+                ErrorCode::BadFrame,
+                "client_id has 1 to 128 bytes",
+            ));
+        }
+        if !self.shared.take_message_token(user) {
+            warn!(self.audit(), "rate limited"; "action" => "rate_limited", "user" => user);
+            return Err(ChatError::new(
+                ErrorCode::RateLimited,
+                "too many messages; slow down",
+            ));
+        }
+        let (name, addr) = self.open_room(room, None).await?;
+        let posted = addr
+            .send(PostMessage {
+                user: user.to_owned(),
+                text: text.to_owned(),
+                client_id,
+            })
+            .await??;
+        let event = posted.event;
+        if self.shared.config.log_bodies {
+            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
+                "id" => %event.id, "size" => text.len(), "fresh" => posted.fresh, "text" => text);
+        } else {
+            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
+                "id" => %event.id, "size" => text.len(), "fresh" => posted.fresh);
+        }
+        Ok(event)
+    }
+
+    /// A page of a room's history, oldest first, before `before` (an event id).
+    pub async fn history(
+        &self,
+        room: &str,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> ChatResult<HistoryPage> {
+        let history = &self.shared.config.history;
+        let limit = limit
+            .unwrap_or(history.page_default)
+            .clamp(1, history.page_max);
+        let before = before
+            .map(|b| {
+                b.parse::<EventId>().map_err(|_| {
+                    ChatError::new(ErrorCode::BadCursor, "`before` must be an event id")
+                })
+            })
+            .transpose()?;
+        let (name, _) = self.open_room(room, None).await?;
+        self.shared
+            .store
+            .call("history", move |db| db.history(&name, before, limit))
+            .await
+    }
+
+    /// Every room, by name.
+    pub async fn rooms(&self) -> ChatResult<Vec<RoomInfo>> {
+        let rooms = self.shared.store.call("rooms", |db| db.rooms()).await?;
+        Ok(rooms
+            .into_iter()
+            .map(|r| RoomInfo {
+                name: r.name,
+                topic: r.topic,
+                members: r.members,
+            })
+            .collect())
+    }
+
+    /// A room's members, with roles and presence.
+    pub async fn members(&self, room: &str) -> ChatResult<(String, Vec<MemberInfo>)> {
+        let (name, addr) = self.open_room(room, None).await?;
+        Ok((name, addr.send(Who).await?))
+    }
+
+    /// Stops taking work and waits (up to 10 s) for database writes in flight.
+    pub async fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let drained = self.shared.store.drain(Duration::from_secs(10)).await;
+        info!(self.shared.log, "engine stopped"; "writes_drained" => drained);
+    }
+}

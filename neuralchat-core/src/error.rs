@@ -1,0 +1,146 @@
+//! Errors. [`ErrorCode`] is the stable, client-facing vocabulary; [`ChatError`]
+//! is what every engine operation returns. Internal failures (database, actor
+//! mailbox) are logged with their detail and reach clients only as `internal`.
+
+use serde::{Deserialize, Serialize};
+
+/// A stable error code sent to clients in `error` frames and REST bodies.
+/// Codes are part of the protocol: never rename one, only add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON or not a JSON object.
+    BadJson,
+    /// The frame's `type` is missing or not one the server knows.
+    UnknownType,
+    /// The frame's fields are missing or of the wrong type.
+    BadFrame,
+    /// The frame is larger than `limits.max_frame_bytes`.
+    FrameTooLarge,
+    /// The message text is longer than `limits.max_message_chars` or empty.
+    BadMessage,
+    /// Too many frames or messages in too short a time.
+    RateLimited,
+    /// The action needs a logged-in session.
+    Unauthenticated,
+    /// The session is already logged in.
+    AlreadyAuthenticated,
+    /// Wrong user name or password.
+    InvalidCredentials,
+    /// The token is unknown, revoked or expired.
+    InvalidToken,
+    /// The user name is not allowed (length or characters).
+    InvalidUsername,
+    /// The password is too short.
+    InvalidPassword,
+    /// The password is longer than bcrypt's 72 bytes; it is refused, not truncated.
+    PasswordTooLong,
+    /// Someone already has that user name.
+    UsernameTaken,
+    /// The room name is not allowed (length or characters).
+    InvalidRoom,
+    /// No room has that name.
+    UnknownRoom,
+    /// The user has not joined that room.
+    NotMember,
+    /// The `before` cursor is not an event id.
+    BadCursor,
+    /// The client could not keep up with its outgoing queue and was disconnected.
+    SlowConsumer,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// Something failed inside the server; the detail is in the server's log.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire (`"bad_json"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadJson => "bad_json",
+            Self::UnknownType => "unknown_type",
+            Self::BadFrame => "bad_frame",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::BadMessage => "bad_message",
+            Self::RateLimited => "rate_limited",
+            Self::Unauthenticated => "unauthenticated",
+            Self::AlreadyAuthenticated => "already_authenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidUsername => "invalid_username",
+            Self::InvalidPassword => "invalid_password",
+            Self::PasswordTooLong => "password_too_long",
+            Self::UsernameTaken => "username_taken",
+            Self::InvalidRoom => "invalid_room",
+            Self::UnknownRoom => "unknown_room",
+            Self::NotMember => "not_member",
+            Self::BadCursor => "bad_cursor",
+            Self::SlowConsumer => "slow_consumer",
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status the REST API answers with for this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
+            Self::NotMember => 403,
+            Self::UnknownRoom => 404,
+            Self::UsernameTaken | Self::AlreadyAuthenticated => 409,
+            Self::FrameTooLarge => 413,
+            Self::RateLimited => 429,
+            Self::Internal => 500,
+            Self::SlowConsumer | Self::ShuttingDown => 503,
+            _ => 400,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure that may be shown to a client: a stable code and a human message
+/// that never carries internal detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ChatError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A short human explanation, safe to show to the client.
+    pub message: String,
+}
+
+impl ChatError {
+    /// A client-facing error with its code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The generic answer for an internal failure (the detail goes to the log).
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal server error")
+    }
+}
+
+impl From<crate::store::StoreError> for ChatError {
+    fn from(_: crate::store::StoreError) -> Self {
+        // The store error's detail is logged where it happened (see Store::call).
+        Self::internal()
+    }
+}
+
+impl From<actix::MailboxError> for ChatError {
+    fn from(_: actix::MailboxError) -> Self {
+        Self::new(ErrorCode::ShuttingDown, "the server is shutting down")
+    }
+}
+
+/// Shorthand for engine results.
+pub type ChatResult<T> = Result<T, ChatError>;

@@ -1,0 +1,30 @@
+//! NeuralChat's engine. Build an [`Engine`] from an [`EngineConfig`], then
+//! either call its methods (REST-style) or open a session per client with
+//! [`Engine::connect`] and exchange protocol frames with it.
+//!
+//! Layout: `protocol` (frames), `event` (the event model), `engine` (entry
+//! point), `hub` / `room` / `session` (actors), `store` (diesel), `accounts`.
+
+pub mod accounts;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod event;
+mod hub;
+pub mod names;
+pub mod outbox;
+pub mod protocol;
+pub mod rate;
+mod room;
+pub mod session;
+mod shared;
+pub mod store;
+
+pub use accounts::LoginGrant;
+pub use config::EngineConfig;
+pub use engine::{Engine, EngineBuilder, EngineError, JoinedRoom};
+pub use error::{ChatError, ChatResult, ErrorCode};
+pub use event::{Event, EventId, EventKind};
+pub use outbox::CloseReason;
+pub use protocol::{ClientFrame, ServerFrame};
+pub use session::{Disconnect, Inbound, Session, SessionLink};

@@ -1,0 +1,66 @@
+//! Token buckets for frame and message rates.
+
+use std::time::Instant;
+
+/// A token bucket: `burst` tokens at most, refilled at `per_second`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    /// Tokens available now.
+    tokens: f64,
+    /// The most tokens the bucket holds.
+    burst: f64,
+    /// Tokens added per second.
+    per_second: f64,
+    /// When `tokens` was last brought up to date.
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        Self {
+            tokens: burst,
+            burst,
+            per_second,
+            updated: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        self.try_take_at(Instant::now())
+    }
+
+    /// Takes one token at the given time (for tests).
+    pub fn try_take_at(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn allows_a_burst_then_refills() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(2.0, 3.0);
+        assert!((0..3).all(|_| bucket.try_take_at(start)));
+        assert!(!bucket.try_take_at(start));
+        assert!(bucket.try_take_at(start + Duration::from_millis(500)));
+        assert!(!bucket.try_take_at(start + Duration::from_millis(500)));
+        // Long idle time refills only up to the burst.
+        let later = start + Duration::from_secs(60);
+        assert!((0..3).all(|_| bucket.try_take_at(later)));
+        assert!(!bucket.try_take_at(later));
+    }
+}

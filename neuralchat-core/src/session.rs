@@ -1,0 +1,366 @@
+//! A session: one connected client, whatever the transport. It decodes
+//! frames, applies the per-session frame rate, keeps who is logged in and
+//! which rooms are open, and maps each frame to an engine call. Frames are
+//! handled one at a time, in the order they arrived.
+
+use crate::engine::Engine;
+use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::outbox::{CloseReason, Outbox};
+use crate::protocol::{decode, ClientFrame, Request, ServerFrame, PROTOCOL};
+use crate::rate::TokenBucket;
+use crate::room::{Enter, Exit, Room, SessionId};
+use actix::prelude::*;
+use bytestring::ByteString;
+use slog::{debug, info, Logger};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a transport holds for one connection.
+#[derive(Debug)]
+pub struct SessionLink {
+    /// Where client frames go (send [`Inbound`], then [`Disconnect`]).
+    pub session: Addr<Session>,
+    /// Server frames to write, in order, as JSON text.
+    pub frames: mpsc::Receiver<ByteString>,
+    /// Fires when the engine closes the session (e.g. a slow consumer).
+    pub closed: oneshot::Receiver<CloseReason>,
+}
+
+/// One client frame, as text, from the transport.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Inbound(pub String);
+
+/// The client went away; the session stops.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Disconnect;
+
+/// One connected client.
+pub struct Session {
+    /// Engine-wide id.
+    id: SessionId,
+    /// The engine.
+    engine: Engine,
+    /// Where frames for the client go.
+    outbox: Outbox,
+    /// The logged-in user, if any.
+    user: Option<String>,
+    /// The token the session logged in or authenticated with.
+    token: Option<String>,
+    /// Rooms this session is in.
+    rooms: HashMap<String, Addr<Room>>,
+    /// Frame rate limit.
+    frames: TokenBucket,
+    /// Session log (carries the session id, transport and peer).
+    log: Logger,
+}
+
+/// What a handled frame changes in the session besides its answer.
+enum Change {
+    /// Nothing.
+    None,
+    /// The session is now this user's.
+    LoggedIn { user: String, token: Option<String> },
+    /// The session is anonymous again.
+    LoggedOut,
+    /// The session entered a room (the room sent `joined` itself).
+    Entered { room: String, addr: Addr<Room> },
+    /// The session left a room.
+    Left { room: String },
+}
+
+type Handled = Pin<Box<dyn Future<Output = ChatResult<(Option<ServerFrame>, Change)>>>>;
+
+impl Session {
+    /// A new session writing into `outbox`.
+    pub(crate) fn new(
+        id: SessionId,
+        engine: Engine,
+        outbox: Outbox,
+        transport: &'static str,
+        peer: String,
+    ) -> Self {
+        let limits = &engine.config().limits;
+        let frames = TokenBucket::new(limits.frames_per_second, limits.frame_burst);
+        let log = engine
+            .logger()
+            .new(slog::o!("session" => id, "transport" => transport, "peer" => peer));
+        Self {
+            id,
+            engine,
+            outbox,
+            user: None,
+            token: None,
+            rooms: HashMap::new(),
+            frames,
+            log,
+        }
+    }
+
+    fn send(&self, frame: &ServerFrame) {
+        self.outbox.push(frame.encode());
+    }
+
+    fn send_error(&self, error: ChatError, reference: Option<String>) {
+        info!(self.engine.audit(), "request refused"; "action" => "error", "session" => self.id,
+            "user" => self.user.as_deref().unwrap_or("-"), "code" => %error.code);
+        self.send(&ServerFrame::error(error, reference));
+    }
+
+    fn user(&self) -> ChatResult<String> {
+        self.user
+            .clone()
+            .ok_or_else(|| ChatError::new(ErrorCode::Unauthenticated, "log in first"))
+    }
+
+    /// Turns one request into the future that answers it.
+    fn handle_request(&mut self, request: &Request) -> Handled {
+        let engine = self.engine.clone();
+        let reference = request.reference.clone();
+        let user = self.user();
+        match request.frame.clone() {
+            ClientFrame::Ping {} => {
+                Box::pin(async move { Ok((Some(ServerFrame::Pong { reference }), Change::None)) })
+            }
+            ClientFrame::Register { username, password } => Box::pin(async move {
+                let user = engine.register(&username, &password).await?;
+                Ok((
+                    Some(ServerFrame::Registered { reference, user }),
+                    Change::None,
+                ))
+            }),
+            ClientFrame::Login { username, password } => {
+                let logged_in = self.user.is_some();
+                Box::pin(async move {
+                    if logged_in {
+                        return Err(already_authenticated());
+                    }
+                    let grant = engine.login(&username, &password).await?;
+                    let change = Change::LoggedIn {
+                        user: grant.user.clone(),
+                        token: Some(grant.token.clone()),
+                    };
+                    let frame = ServerFrame::LoggedIn {
+                        reference,
+                        user: grant.user,
+                        token: grant.token,
+                        expires_at: grant.expires_at,
+                    };
+                    Ok((Some(frame), change))
+                })
+            }
+            ClientFrame::Auth { token } => {
+                let logged_in = self.user.is_some();
+                Box::pin(async move {
+                    if logged_in {
+                        return Err(already_authenticated());
+                    }
+                    let user = engine.authenticate(&token).await?;
+                    let change = Change::LoggedIn {
+                        user: user.clone(),
+                        token: Some(token),
+                    };
+                    Ok((Some(ServerFrame::Authenticated { reference, user }), change))
+                })
+            }
+            ClientFrame::Logout {} => {
+                let token = self.token.clone();
+                Box::pin(async move {
+                    user?;
+                    if let Some(token) = token {
+                        engine.logout(&token).await?;
+                    }
+                    Ok((
+                        Some(ServerFrame::LoggedOut { reference }),
+                        Change::LoggedOut,
+                    ))
+                })
+            }
+            ClientFrame::Join { room } => {
+                let (session, outbox) = (self.id, self.outbox.clone());
+                Box::pin(async move {
+                    let user = user?;
+                    let (name, addr) = engine.join_membership(&user, &room).await?;
+                    addr.send(Enter {
+                        session,
+                        user,
+                        outbox,
+                        reference,
+                    })
+                    .await??;
+                    Ok((None, Change::Entered { room: name, addr }))
+                })
+            }
+            ClientFrame::Leave { room } => Box::pin(async move {
+                let room = engine.leave(&user?, &room).await?;
+                Ok((
+                    Some(ServerFrame::Left {
+                        reference,
+                        room: room.clone(),
+                    }),
+                    Change::Left { room },
+                ))
+            }),
+            ClientFrame::Send {
+                room,
+                text,
+                client_id,
+            } => Box::pin(async move {
+                let event = engine.post(&user?, &room, &text, client_id).await?;
+                let ack = ServerFrame::Ack {
+                    reference,
+                    id: event.id.to_string(),
+                    room: event.room,
+                    client_id: event.client_id,
+                };
+                Ok((Some(ack), Change::None))
+            }),
+            ClientFrame::History {
+                room,
+                before,
+                limit,
+            } => Box::pin(async move {
+                user?;
+                let page = engine.history(&room, before.as_deref(), limit).await?;
+                let room = crate::names::canonical_room(&room)?;
+                Ok((
+                    Some(ServerFrame::History {
+                        reference,
+                        room,
+                        events: page.events,
+                        more: page.more,
+                    }),
+                    Change::None,
+                ))
+            }),
+            ClientFrame::Rooms {} => Box::pin(async move {
+                user?;
+                let rooms = engine.rooms().await?;
+                Ok((Some(ServerFrame::Rooms { reference, rooms }), Change::None))
+            }),
+            ClientFrame::Who { room } => Box::pin(async move {
+                user?;
+                let (room, members) = engine.members(&room).await?;
+                Ok((
+                    Some(ServerFrame::Members {
+                        reference,
+                        room,
+                        members,
+                    }),
+                    Change::None,
+                ))
+            }),
+        }
+    }
+
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::None => {}
+            Change::LoggedIn { user, token } => {
+                info!(self.log, "session authenticated"; "user" => &user);
+                self.user = Some(user);
+                self.token = token;
+            }
+            Change::LoggedOut => {
+                self.leave_all_rooms();
+                self.user = None;
+                self.token = None;
+            }
+            Change::Entered { room, addr } => {
+                self.rooms.insert(room, addr);
+            }
+            Change::Left { room } => {
+                if let Some(addr) = self.rooms.remove(&room) {
+                    addr.do_send(Exit { session: self.id });
+                }
+            }
+        }
+    }
+
+    fn leave_all_rooms(&mut self) {
+        for (_, addr) in self.rooms.drain() {
+            addr.do_send(Exit { session: self.id });
+        }
+    }
+}
+
+fn already_authenticated() -> ChatError {
+    ChatError::new(
+        ErrorCode::AlreadyAuthenticated,
+        "this session is already logged in",
+    )
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        debug!(self.log, "session started");
+        self.send(&ServerFrame::Hello {
+            protocol: PROTOCOL.to_owned(),
+            node: self.engine.node_id().to_owned(),
+            limits: self.engine.limits(),
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.leave_all_rooms();
+        info!(self.log, "session ended"; "user" => self.user.as_deref().unwrap_or("-"));
+    }
+}
+
+impl Handler<Inbound> for Session {
+    type Result = ();
+
+    fn handle(&mut self, Inbound(text): Inbound, ctx: &mut Context<Self>) {
+        if self.engine.is_shutting_down() {
+            self.send_error(
+                ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down"),
+                None,
+            );
+            return;
+        }
+        if !self.frames.try_take() {
+            self.send_error(
+                ChatError::new(ErrorCode::RateLimited, "too many frames; slow down"),
+                None,
+            );
+            return;
+        }
+        let request = match decode(&text, self.engine.config().limits.max_frame_bytes) {
+            Ok(request) => request,
+            Err(bad) => {
+                self.send_error(bad.error, bad.reference);
+                return;
+            }
+        };
+        let reference = request.reference.clone();
+        let answer = self.handle_request(&request);
+        // `wait` holds back the next frame until this one is answered, so a
+        // client's frames take effect in the order it sent them.
+        ctx.wait(
+            answer
+                .into_actor(self)
+                .map(move |result, session, _| match result {
+                    Ok((frame, change)) => {
+                        session.apply(change);
+                        if let Some(frame) = frame {
+                            session.send(&frame);
+                        }
+                    }
+                    Err(error) => session.send_error(error, reference),
+                }),
+        );
+    }
+}
+
+impl Handler<Disconnect> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: Disconnect, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,72 @@
+//! State shared by the engine's actors: config, store, ids, loggers.
+
+use crate::accounts::Accounts;
+use crate::config::EngineConfig;
+use crate::event::{Event, EventIdGen, EventKind};
+use crate::rate::TokenBucket;
+use crate::store::Store;
+use slog::Logger;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Mutex;
+
+/// What every actor of one engine needs; held in an `Arc`.
+pub(crate) struct Shared {
+    /// The configuration the engine was built with.
+    pub config: EngineConfig,
+    /// This node's id, stamped on every event created here.
+    pub node: String,
+    /// The database.
+    pub store: Store,
+    /// Accounts and tokens.
+    pub accounts: Accounts,
+    /// Event id source.
+    pub ids: EventIdGen,
+    /// Operational log.
+    pub log: Logger,
+    /// One record per user action (`stream=audit`).
+    pub audit: Logger,
+    /// Per-user message rate buckets.
+    pub user_rates: Mutex<HashMap<String, TokenBucket>>,
+    /// Next session id.
+    pub next_session: AtomicU64,
+    /// Set once shutdown has begun.
+    pub shutting_down: AtomicBool,
+}
+
+impl Shared {
+    /// A new event created on this node, now.
+    pub fn new_event(
+        &self,
+        room: &str,
+        kind: EventKind,
+        author: &str,
+        text: String,
+        client_id: Option<String>,
+    ) -> Event {
+        let id = self.ids.next();
+        Event {
+            ts: id.millis(),
+            id,
+            room: room.to_owned(),
+            kind,
+            author: author.to_owned(),
+            origin: self.node.clone(),
+            text,
+            client_id,
+        }
+    }
+
+    /// Takes one message token for `user`; false when the user is over the rate.
+    pub fn take_message_token(&self, user: &str) -> bool {
+        let limits = &self.config.limits;
+        let mut rates = match self.user_rates.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        rates
+            .entry(user.to_owned())
+            .or_insert_with(|| TokenBucket::new(limits.messages_per_second, limits.message_burst))
+            .try_take()
+    }
+}

@@ -1,0 +1,97 @@
+//! The store actor: a SyncArbiter of threads, each running [`Db`] queries,
+//! and the async [`Store`] handle the rest of the engine calls.
+
+use super::{Db, StoreError};
+use crate::error::{ChatError, ChatResult};
+use actix::prelude::*;
+use slog::{error, Logger};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A closure of database work, run on a worker thread.
+type Work<T> = Box<dyn FnOnce(&Db) -> Result<T, StoreError> + Send>;
+
+/// One unit of database work.
+struct Job<T>(Work<T>);
+
+impl<T: Send + 'static> Message for Job<T> {
+    type Result = Result<T, StoreError>;
+}
+
+/// A worker thread's actor; all workers share the pool.
+struct StoreWorker {
+    /// The shared pool.
+    db: Arc<Db>,
+}
+
+impl Actor for StoreWorker {
+    type Context = SyncContext<Self>;
+}
+
+impl<T: Send + 'static> Handler<Job<T>> for StoreWorker {
+    type Result = Result<T, StoreError>;
+
+    fn handle(&mut self, job: Job<T>, _: &mut SyncContext<Self>) -> Self::Result {
+        (job.0)(&self.db)
+    }
+}
+
+/// The async handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// The worker threads.
+    workers: Addr<StoreWorker>,
+    /// Jobs sent and not yet answered (shutdown waits for zero).
+    in_flight: Arc<AtomicUsize>,
+    /// Where failures are logged with their detail.
+    log: Logger,
+}
+
+impl Store {
+    /// Starts `threads` workers over an opened database.
+    pub fn start(db: Db, threads: usize, log: Logger) -> Self {
+        let db = Arc::new(db);
+        let workers = SyncArbiter::start(threads.max(1), move || StoreWorker { db: db.clone() });
+        Self {
+            workers,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            log,
+        }
+    }
+
+    /// Runs `job` on a worker thread. Failures are logged here, with `what`
+    /// naming the operation, and reach the caller as an `internal` error.
+    pub async fn call<T, F>(&self, what: &'static str, job: F) -> ChatResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let answer = self.workers.send(Job(Box::new(job))).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                error!(self.log, "store operation failed"; "op" => what, "error" => %e);
+                Err(ChatError::internal())
+            }
+            Err(e) => {
+                error!(self.log, "store unreachable"; "op" => what, "error" => %e);
+                Err(ChatError::from(e))
+            }
+        }
+    }
+
+    /// Waits, up to `deadline`, until no job is in flight; returns whether it got there.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let start = Instant::now();
+        while self.in_flight.load(Ordering::SeqCst) > 0 {
+            if start.elapsed() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+}

@@ -1,0 +1,377 @@
+//! Synchronous queries over either backend. Each method is written once; the
+//! `with_conn!` macro compiles its body for SQLite and for PostgreSQL.
+
+use super::rows::{EventRow, MemberRow, RoomRow, TokenRow, UserRow};
+use super::schema::{events, room_members, rooms, tokens, users};
+use super::StoreError;
+use crate::event::{Event, EventId};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file (WAL mode).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A pool of connections to one database.
+pub enum Db {
+    /// SQLite connections.
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// PostgreSQL connections.
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Db({:?})", self.backend())
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of either backend.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let $conn = &mut *pool.get()?;
+                $body
+            }
+            Db::Postgres(pool) => {
+                let $conn = &mut *pool.get()?;
+                $body
+            }
+        }
+    };
+}
+
+/// Sets up every new SQLite connection: WAL, a busy timeout, and sane syncing.
+#[derive(Debug)]
+struct SqliteSetup;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A user account as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user name as registered.
+    pub username: String,
+    /// The bcrypt hash.
+    pub password_hash: String,
+}
+
+/// A room as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Canonical name.
+    pub name: String,
+    /// Topic, if set.
+    pub topic: Option<String>,
+    /// Number of members.
+    pub members: u64,
+}
+
+/// A page of history, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+    /// Whether older events exist.
+    pub more: bool,
+}
+
+impl Db {
+    /// Opens a database by URL (`sqlite://PATH`, a bare path, or
+    /// `postgres://...`) with `pool_size` connections, and migrates it.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let size = pool_size.max(1);
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = Pool::builder()
+                .max_size(size)
+                .connection_timeout(Duration::from_secs(10))
+                .build(ConnectionManager::<PgConnection>::new(url))
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+            Db::Postgres(pool)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if path.is_empty() || path.contains("://") {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            }
+            let pool = Pool::builder()
+                .max_size(size)
+                .connection_timeout(Duration::from_secs(10))
+                .connection_customizer(Box::new(SqliteSetup))
+                .build(ConnectionManager::<SqliteConnection>::new(path))
+                .map_err(|e| StoreError::Connect(e.to_string()))?;
+            Db::Sqlite(pool)
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        with_conn!(self, conn => {
+            conn.run_pending_migrations(MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| StoreError::Migrate(e.to_string()))
+        })
+    }
+
+    /// Stores an event unless one with its id is stored; returns whether it was new.
+    pub fn append_event(&self, event: &Event) -> Result<bool, StoreError> {
+        let row = EventRow::from(event);
+        let inserted = with_conn!(self, conn => {
+            diesel::insert_into(events::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(conn)?
+        });
+        Ok(inserted == 1)
+    }
+
+    /// The event a client already sent with this client id, if any.
+    pub fn event_by_client_id(
+        &self,
+        room: &str,
+        author: &str,
+        client_id: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        let row: Option<EventRow> = with_conn!(self, conn => {
+            events::table
+                .filter(events::room.eq(room))
+                .filter(events::author.eq(author))
+                .filter(events::client_id.eq(client_id))
+                .select(EventRow::as_select())
+                .first(conn)
+                .optional()?
+        });
+        row.map(Event::try_from).transpose()
+    }
+
+    /// Up to `limit` events of a room older than `before` (or the newest), oldest first.
+    pub fn history(
+        &self,
+        room: &str,
+        before: Option<EventId>,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        let fetch = i64::from(limit) + 1;
+        let before = before.map(|id| id.to_string());
+        let rows: Vec<EventRow> = with_conn!(self, conn => {
+            let mut query = events::table
+                .filter(events::room.eq(room))
+                .select(EventRow::as_select())
+                .order(events::id.desc())
+                .limit(fetch)
+                .into_boxed();
+            if let Some(before) = &before {
+                query = query.filter(events::id.lt(before.clone()));
+            }
+            query.load(conn)?
+        });
+        let more = rows.len() > limit as usize;
+        let mut events = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(Event::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(HistoryPage { events, more })
+    }
+
+    /// Creates a user; returns false when the name (ignoring case) is taken.
+    pub fn create_user(
+        &self,
+        name_key: &str,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let row = UserRow {
+            name_key: name_key.to_owned(),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            created_at: now,
+        };
+        let inserted = with_conn!(self, conn => {
+            diesel::insert_into(users::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(conn)?
+        });
+        Ok(inserted == 1)
+    }
+
+    /// The user with this name key, if any.
+    pub fn find_user(&self, name_key: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = with_conn!(self, conn => {
+            users::table
+                .find(name_key)
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?
+        });
+        Ok(row.map(|r| UserRecord {
+            username: r.username,
+            password_hash: r.password_hash,
+        }))
+    }
+
+    /// Stores a token's hash for a user.
+    pub fn insert_token(
+        &self,
+        token_hash: &str,
+        username: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let row = TokenRow {
+            token_hash: token_hash.to_owned(),
+            username: username.to_owned(),
+            created_at: now,
+            expires_at,
+        };
+        with_conn!(self, conn => {
+            diesel::insert_into(tokens::table).values(&row).execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// The user a live (unexpired) token belongs to.
+    pub fn token_user(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            tokens::table
+                .find(token_hash)
+                .filter(tokens::expires_at.gt(now))
+                .select(tokens::username)
+                .first::<String>(conn)
+                .optional()?
+        }))
+    }
+
+    /// Deletes a token; returns whether it existed.
+    pub fn delete_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let deleted = with_conn!(self, conn => {
+            diesel::delete(tokens::table.find(token_hash)).execute(conn)?
+        });
+        Ok(deleted == 1)
+    }
+
+    /// Creates a public room unless it exists; returns whether it was created.
+    pub fn ensure_room(&self, name: &str, creator: &str, now: i64) -> Result<bool, StoreError> {
+        let row = RoomRow {
+            name: name.to_owned(),
+            topic: None,
+            creator: creator.to_owned(),
+            created_at: now,
+        };
+        let inserted = with_conn!(self, conn => {
+            diesel::insert_into(rooms::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(conn)?
+        });
+        Ok(inserted == 1)
+    }
+
+    /// A room's topic and creator, if the room exists.
+    pub fn room_info(&self, name: &str) -> Result<Option<(Option<String>, String)>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            rooms::table
+                .find(name)
+                .select((rooms::topic, rooms::creator))
+                .first::<(Option<String>, String)>(conn)
+                .optional()?
+        }))
+    }
+
+    /// Every room with its member count, by name.
+    pub fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+        let (rooms, counts): (Vec<RoomRow>, Vec<(String, i64)>) = with_conn!(self, conn => {
+            let rooms = rooms::table
+                .select(RoomRow::as_select())
+                .order(rooms::name.asc())
+                .load(conn)?;
+            let counts = room_members::table
+                .group_by(room_members::room)
+                .select((room_members::room, diesel::dsl::count_star()))
+                .load(conn)?;
+            (rooms, counts)
+        });
+        let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
+        Ok(rooms
+            .into_iter()
+            .map(|r| RoomRecord {
+                members: counts.get(&r.name).copied().unwrap_or(0).max(0) as u64,
+                name: r.name,
+                topic: r.topic,
+            })
+            .collect())
+    }
+
+    /// Adds a member with a role; returns false if already a member.
+    pub fn add_member(
+        &self,
+        room: &str,
+        user: &str,
+        role: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let row = MemberRow {
+            room: room.to_owned(),
+            username: user.to_owned(),
+            role: role.to_owned(),
+            joined_at: now,
+        };
+        let inserted = with_conn!(self, conn => {
+            diesel::insert_into(room_members::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(conn)?
+        });
+        Ok(inserted == 1)
+    }
+
+    /// Removes a member; returns whether they were one.
+    pub fn remove_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let deleted = with_conn!(self, conn => {
+            diesel::delete(room_members::table.find((room, user))).execute(conn)?
+        });
+        Ok(deleted == 1)
+    }
+
+    /// A room's members and their roles, by join time.
+    pub fn members(&self, room: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            room_members::table
+                .filter(room_members::room.eq(room))
+                .order((room_members::joined_at.asc(), room_members::username.asc()))
+                .select((room_members::username, room_members::role))
+                .load::<(String, String)>(conn)?
+        }))
+    }
+}

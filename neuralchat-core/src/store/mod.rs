@@ -1,0 +1,13 @@
+//! Persistence: diesel over SQLite (embedded default) or PostgreSQL, with one
+//! schema and one set of migrations. [`Db`] holds the synchronous queries;
+//! [`Store`] runs them on a SyncArbiter so they never block async threads.
+
+mod actor;
+mod db;
+mod error;
+mod rows;
+pub mod schema;
+
+pub use actor::Store;
+pub use db::{Backend, Db, HistoryPage, RoomRecord, UserRecord};
+pub use error::StoreError;

@@ -1,0 +1,52 @@
+//! The tables, as diesel sees them (written by hand to match the migrations).
+
+diesel::table! {
+    users (name_key) {
+        name_key -> Text,
+        username -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        username -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rooms (name) {
+        name -> Text,
+        topic -> Nullable<Text>,
+        creator -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_members (room, username) {
+        room -> Text,
+        username -> Text,
+        role -> Text,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        room -> Text,
+        kind -> Text,
+        author -> Text,
+        origin -> Text,
+        ts -> BigInt,
+        body -> Text,
+        client_id -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, rooms, room_members, events);

@@ -1,0 +1,221 @@
+//! Server configuration: defaults < `neuralchat.toml` (or `--config FILE`)
+//! < `NEURALCHAT_*` environment (nested keys joined by `__`) < flags.
+
+use clap::Parser;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use neuralchat_core::config::{
+    AccountsConfig, HistoryConfig, LimitsConfig, NodeConfig, StoreConfig,
+};
+use neuralchat_core::EngineConfig;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Command-line flags; each overrides the matching config key.
+#[derive(Debug, Parser)]
+#[command(
+    name = "neuralchat-server",
+    version,
+    about = "NeuralChat server: WebSocket, REST API, history"
+)]
+pub struct Args {
+    /// Config file (default: ./neuralchat.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (key `bind`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bind: Option<String>,
+    /// Database URL: sqlite://PATH, a file path, or postgres://... (key `database`).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// This node's id (key `node.id`).
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Log format: terminal or json (key `log.format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Terminal,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// terminal or json.
+    pub format: LogFormat,
+    /// The lowest level written: trace, debug, info, warning, error, critical.
+    pub level: String,
+    /// Whether audit records include message bodies.
+    pub bodies: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Terminal,
+            level: "info".into(),
+            bodies: false,
+        }
+    }
+}
+
+/// The whole server configuration, as in `neuralchat.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Database URL.
+    pub database: String,
+    /// Logging.
+    pub log: LogConfig,
+    /// Node identity.
+    pub node: NodeConfig,
+    /// Passwords and tokens.
+    pub accounts: AccountsConfig,
+    /// Sizes and rates.
+    pub limits: LimitsConfig,
+    /// History sizes.
+    pub history: HistoryConfig,
+    /// Database workers.
+    pub store: StoreConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database: "sqlite://neuralchat.db".into(),
+            log: LogConfig::default(),
+            node: NodeConfig::default(),
+            accounts: AccountsConfig::default(),
+            limits: LimitsConfig::default(),
+            history: HistoryConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// Top-level keys the environment may set; other `NEURALCHAT_*` variables
+/// (the CLI's `NEURALCHAT_HOME`, `NEURALCHAT_PASSWORD`, ...) are not ours.
+const SECTIONS: &[&str] = &[
+    "bind", "database", "log", "node", "accounts", "limits", "history", "store",
+];
+
+fn ours(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECTIONS
+        .iter()
+        .any(|s| key == *s || key.starts_with(&format!("{s}__")))
+}
+
+impl ServerConfig {
+    /// Loads the configuration from every source, in order of precedence.
+    pub fn load(args: &Args) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+        match &args.config {
+            Some(path) if !path.exists() => {
+                return Err(format!("config file {} does not exist", path.display()))
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file("neuralchat.toml")),
+        }
+        figment = figment.merge(
+            Env::prefixed("NEURALCHAT_")
+                .filter(|k| ours(k.as_str()))
+                .split("__"),
+        );
+        let flags = [
+            ("bind", &args.bind),
+            ("database", &args.database),
+            ("node.id", &args.node_id),
+            ("log.format", &args.log_format),
+        ];
+        for (key, value) in flags {
+            if let Some(value) = value {
+                figment = figment.merge(Serialized::default(key, value));
+            }
+        }
+        let config: ServerConfig = figment.extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        config.engine().validate()?;
+        if config.log.level.parse::<slog::Level>().is_err() {
+            return Err(format!(
+                "log.level {:?} is not a level (trace, debug, info, warning, error, critical)",
+                config.log.level
+            ));
+        }
+        if config.bind.parse::<std::net::SocketAddr>().is_err() && !config.bind.contains(':') {
+            return Err(format!("bind {:?} is not HOST:PORT", config.bind));
+        }
+        Ok(config)
+    }
+
+    /// The engine's part of the configuration.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            node: self.node.clone(),
+            accounts: self.accounts.clone(),
+            limits: self.limits.clone(),
+            history: self.history.clone(),
+            store: self.store.clone(),
+            log_bodies: self.log.bodies,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["neuralchat-server"];
+        argv.extend_from_slice(extra);
+        Args::parse_from(argv)
+    }
+
+    #[test]
+    fn layers_in_order_and_names_bad_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "bind = \"127.0.0.1:9000\"\n[limits]\nmax_message_chars = 100\n",
+            )?;
+            jail.set_env("NEURALCHAT_LIMITS__MAX_MESSAGE_CHARS", "200");
+            jail.set_env("NEURALCHAT_HOME", "/elsewhere");
+            let config =
+                ServerConfig::load(&args(&["--config", "c.toml", "--bind", "127.0.0.1:9100"]))
+                    .map_err(figment::Error::from)?;
+            assert_eq!(config.bind, "127.0.0.1:9100");
+            assert_eq!(config.limits.max_message_chars, 200);
+            assert_eq!(config.accounts.bcrypt_cost, 12);
+
+            jail.set_env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "lots");
+            let err = ServerConfig::load(&args(&[])).unwrap_err();
+            assert!(err.contains("max_frame_bytes"), "{err}");
+
+            jail.set_env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "4096");
+            jail.create_file("neuralchat.toml", "[limitz]\nx = 1\n")?;
+            let err = ServerConfig::load(&args(&[])).unwrap_err();
+            assert!(err.contains("limitz"), "{err}");
+
+            jail.create_file("neuralchat.toml", "[accounts]\nbcrypt_cost = 99\n")?;
+            let err = ServerConfig::load(&args(&[])).unwrap_err();
+            assert!(err.contains("accounts.bcrypt_cost"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,74 @@
+//! neuralchat-server: loads the configuration, starts the engine, serves
+//! `/ws`, `/api/v1` and `/healthz`, and shuts down gracefully on SIGINT or
+//! SIGTERM (actix-web stops accepting, finishes requests in flight, then the
+//! engine waits for database writes in flight).
+
+mod config;
+mod logging;
+mod rest;
+mod ws;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+use config::{Args, ServerConfig};
+use neuralchat_core::Engine;
+use slog::info;
+
+/// `GET /healthz`
+async fn healthz(engine: web::Data<Engine>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "node": engine.node_id() }))
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let config = match ServerConfig::load(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("neuralchat-server: bad configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    let (log, _flush_on_exit) = logging::init(&config.log);
+    let engine = Engine::builder(config.engine())
+        .database(config.database.clone())
+        .logger(log.clone())
+        .build()
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start the engine on database {:?}",
+                redact(&config.database)
+            )
+        })?;
+    let data = web::Data::new(engine.clone());
+    let max_body = config.limits.max_frame_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/ws", web::get().to(ws::endpoint))
+            .configure(|cfg| rest::routes(cfg, max_body))
+    })
+    .shutdown_timeout(10)
+    .bind(&config.bind)
+    .with_context(|| format!("cannot listen on {}", config.bind))?;
+    for addr in server.addrs() {
+        info!(log, "listening"; "addr" => %addr, "node" => engine.node_id());
+    }
+    server.run().await.context("server failed")?;
+    info!(log, "shutting down");
+    engine.shutdown().await;
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,45 @@
+//! Register, log in, log out.
+
+use super::auth::AuthUser;
+use super::ApiError;
+use actix_web::{web, HttpResponse};
+use neuralchat_core::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+/// A user name and password.
+#[derive(Deserialize)]
+pub struct Credentials {
+    /// The user name.
+    username: String,
+    /// The password.
+    password: String,
+}
+
+/// `POST /api/v1/register`
+pub async fn register(
+    engine: web::Data<Engine>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let user = engine.register(&body.username, &body.password).await?;
+    Ok(HttpResponse::Created().json(json!({ "user": user })))
+}
+
+/// `POST /api/v1/login`
+pub async fn login(
+    engine: web::Data<Engine>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = engine.login(&body.username, &body.password).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user": grant.user,
+        "token": grant.token,
+        "expires_at": grant.expires_at,
+    })))
+}
+
+/// `POST /api/v1/logout`
+pub async fn logout(engine: web::Data<Engine>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    engine.logout(&user.token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,54 @@
+//! The REST API under `/api/v1`: the same engine calls as the WebSocket
+//! frames, for scripts and simple clients.
+
+mod accounts;
+mod auth;
+mod error;
+mod rooms;
+
+pub use error::ApiError;
+
+use actix_web::web;
+use neuralchat_core::{ChatError, ErrorCode};
+
+/// Mounts the API routes.
+pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    let json = web::JsonConfig::default()
+        .limit(max_body_bytes)
+        .error_handler(|err, _| {
+            let code = match err {
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                    ErrorCode::FrameTooLarge
+                }
+                actix_web::error::JsonPayloadError::Deserialize(ref e)
+                    if e.is_syntax() || e.is_eof() =>
+                {
+                    ErrorCode::BadJson
+                }
+                _ => ErrorCode::BadFrame,
+            };
+            ApiError(ChatError::new(code, format!("bad request body: {err}"))).into()
+        });
+    let query = web::QueryConfig::default().error_handler(|err, _| {
+        ApiError(ChatError::new(
+            ErrorCode::BadFrame,
+            format!("bad query: {err}"),
+        ))
+        .into()
+    });
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(json)
+            .app_data(query)
+            .route("/register", web::post().to(accounts::register))
+            .route("/login", web::post().to(accounts::login))
+            .route("/logout", web::post().to(accounts::logout))
+            .route("/rooms", web::get().to(rooms::list))
+            .route("/rooms/{room}/join", web::post().to(rooms::join))
+            .route("/rooms/{room}/leave", web::post().to(rooms::leave))
+            .route("/rooms/{room}/members", web::get().to(rooms::members))
+            .route("/rooms/{room}/messages", web::get().to(rooms::history))
+            .route("/rooms/{room}/messages", web::post().to(rooms::post)),
+    );
+}

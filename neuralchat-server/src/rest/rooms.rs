@@ -1,0 +1,99 @@
+//! Rooms, members and messages.
+
+use super::auth::AuthUser;
+use super::ApiError;
+use actix_web::{web, HttpResponse};
+use neuralchat_core::names::canonical_room;
+use neuralchat_core::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+/// `GET /api/v1/rooms`
+pub async fn list(engine: web::Data<Engine>, _: AuthUser) -> Result<HttpResponse, ApiError> {
+    let rooms = engine.rooms().await?;
+    Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })))
+}
+
+/// `POST /api/v1/rooms/{room}/join`
+pub async fn join(
+    engine: web::Data<Engine>,
+    user: AuthUser,
+    room: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let joined = engine.join(&user.name, &room).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "room": joined.room,
+        "topic": joined.topic,
+        "history": joined.history,
+        "more": joined.more,
+    })))
+}
+
+/// `POST /api/v1/rooms/{room}/leave`
+pub async fn leave(
+    engine: web::Data<Engine>,
+    user: AuthUser,
+    room: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    engine.leave(&user.name, &room).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/rooms/{room}/members`
+pub async fn members(
+    engine: web::Data<Engine>,
+    _: AuthUser,
+    room: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (room, members) = engine.members(&room).await?;
+    Ok(HttpResponse::Ok().json(json!({ "room": room, "members": members })))
+}
+
+/// Paging for `GET .../messages`.
+#[derive(Deserialize)]
+pub struct Page {
+    /// Only events older than this id.
+    before: Option<String>,
+    /// At most this many events.
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/rooms/{room}/messages?before=ID&limit=N`
+pub async fn history(
+    engine: web::Data<Engine>,
+    _: AuthUser,
+    room: web::Path<String>,
+    page: web::Query<Page>,
+) -> Result<HttpResponse, ApiError> {
+    let result = engine
+        .history(&room, page.before.as_deref(), page.limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "room": canonical_room(&room)?,
+        "events": result.events,
+        "more": result.more,
+    })))
+}
+
+/// A message to post.
+#[derive(Deserialize)]
+pub struct NewMessage {
+    /// The text.
+    text: String,
+    /// The client's id for the message (makes retries idempotent).
+    client_id: Option<String>,
+}
+
+/// `POST /api/v1/rooms/{room}/messages`
+pub async fn post(
+    engine: web::Data<Engine>,
+    user: AuthUser,
+    room: web::Path<String>,
+    body: web::Json<NewMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let event = engine
+        .post(&user.name, &room, &body.text, body.client_id)
+        .await?;
+    Ok(HttpResponse::Created().json(json!({ "event": event })))
+}

@@ -1,0 +1,1 @@
+//! The end-to-end suite: see `tests/` (real server and CLI processes) and `benches/`.
