@@ -1,0 +1,141 @@
+//! The same store checks against SQLite (a temp file) and a throwaway
+//! PostgreSQL server started for this test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use neuralchat_core::event::{Event, EventIdGen, EventKind};
+use neuralchat_core::store::{Backend, Db};
+use neuralchat_testkit::postgres::PgFixture;
+use tempfile::TempDir;
+
+fn event(ids: &EventIdGen, room: &str, author: &str, text: &str, client_id: Option<&str>) -> Event {
+    let id = ids.next();
+    Event {
+        id,
+        room: room.into(),
+        kind: EventKind::Message,
+        author: author.into(),
+        origin: "node-test".into(),
+        ts: id.millis(),
+        text: text.into(),
+        client_id: client_id.map(str::to_owned),
+    }
+}
+
+/// Every check, on one database.
+fn exercise(db: &Db) {
+    let ids = EventIdGen::new();
+
+    // Users: unique by key, case preserved.
+    assert!(db.create_user("alice", "Alice", "hash-1", 1).unwrap());
+    assert!(!db.create_user("alice", "alice", "hash-2", 2).unwrap());
+    let user = db.find_user("alice").unwrap().unwrap();
+    assert_eq!(
+        (user.username.as_str(), user.password_hash.as_str()),
+        ("Alice", "hash-1")
+    );
+    assert!(db.find_user("nobody").unwrap().is_none());
+
+    // Tokens: found while live, not after expiry or deletion.
+    db.insert_token("t-hash", "Alice", 10, 1_000).unwrap();
+    assert_eq!(
+        db.token_user("t-hash", 500).unwrap().as_deref(),
+        Some("Alice")
+    );
+    assert_eq!(db.token_user("t-hash", 1_000).unwrap(), None);
+    assert!(db.delete_token("t-hash").unwrap());
+    assert!(!db.delete_token("t-hash").unwrap());
+    assert_eq!(db.token_user("t-hash", 500).unwrap(), None);
+
+    // Rooms and members.
+    assert!(db.ensure_room("general", "Alice", 1).unwrap());
+    assert!(!db.ensure_room("general", "bob", 2).unwrap());
+    assert_eq!(
+        db.room_info("general").unwrap(),
+        Some((None, "Alice".to_owned()))
+    );
+    assert_eq!(db.room_info("missing").unwrap(), None);
+    assert!(db.add_member("general", "Alice", "owner", 1).unwrap());
+    assert!(!db.add_member("general", "Alice", "member", 2).unwrap());
+    assert!(db.add_member("general", "bob", "member", 3).unwrap());
+    assert_eq!(
+        db.members("general").unwrap(),
+        vec![
+            ("Alice".to_owned(), "owner".to_owned()),
+            ("bob".to_owned(), "member".to_owned())
+        ]
+    );
+    let rooms = db.rooms().unwrap();
+    assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("general", 2));
+    assert!(db.remove_member("general", "bob").unwrap());
+    assert!(!db.remove_member("general", "bob").unwrap());
+
+    // Events: idempotent by id, findable by client id, paged newest-last.
+    let first = event(&ids, "general", "Alice", "first", Some("c-1"));
+    assert!(db.append_event(&first).unwrap());
+    assert!(
+        !db.append_event(&first).unwrap(),
+        "same id twice is stored once"
+    );
+    assert_eq!(
+        db.event_by_client_id("general", "Alice", "c-1").unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        db.event_by_client_id("general", "bob", "c-1").unwrap(),
+        None
+    );
+    let mut all = vec![first];
+    for i in 0..24 {
+        let e = event(&ids, "general", "bob", &format!("m{i}"), None);
+        assert!(db.append_event(&e).unwrap());
+        all.push(e);
+    }
+    db.append_event(&event(&ids, "other", "bob", "elsewhere", None))
+        .unwrap();
+
+    let page = db.history("general", None, 10).unwrap();
+    assert!(page.more);
+    assert_eq!(page.events, all[15..].to_vec());
+    let page = db.history("general", Some(all[15].id), 10).unwrap();
+    assert_eq!(page.events, all[5..15].to_vec());
+    let page = db.history("general", Some(all[5].id), 10).unwrap();
+    assert!(!page.more);
+    assert_eq!(page.events, all[..5].to_vec());
+    assert!(db.history("missing", None, 10).unwrap().events.is_empty());
+}
+
+#[test]
+fn sqlite_store() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let db = Db::open(&url, 2).unwrap();
+    assert_eq!(db.backend(), Backend::Sqlite);
+    exercise(&db);
+    drop(db);
+    // Reopening runs no migration twice and keeps the data.
+    let db = Db::open(&url, 1).unwrap();
+    assert_eq!(db.history("general", None, 200).unwrap().events.len(), 25);
+}
+
+#[test]
+fn postgres_store() {
+    let pg = PgFixture::start().unwrap();
+    let url = pg.create_database("store_test").unwrap();
+    let db = Db::open(&url, 2).unwrap();
+    assert_eq!(db.backend(), Backend::Postgres);
+    exercise(&db);
+    drop(db);
+    let db = Db::open(&url, 1).unwrap();
+    assert_eq!(db.history("general", None, 200).unwrap().events.len(), 25);
+}
+
+#[test]
+fn unusable_urls_fail_clearly() {
+    let err = Db::open("mysql://x", 1).unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported database URL"),
+        "{err}"
+    );
+    let err = Db::open("postgres://postgres@127.0.0.1:1/none", 1).unwrap_err();
+    assert!(err.to_string().contains("connection failed"), "{err}");
+}
