@@ -1,0 +1,30 @@
+//! Test support for the NeuralChat end-to-end suite: free ports, a throwaway
+//! PostgreSQL, the server and CLI binaries as child processes, a WebSocket
+//! test client and a tiny HTTP/1.1 JSON client.
+//!
+//! The server and CLI helpers run the binaries built by
+//! `cargo build --workspace --bins` (or the ones named by
+//! `NEURALCHAT_SERVER_BIN` / `NEURALCHAT_CLI_BIN`).
+
+#![warn(missing_docs)]
+
+pub mod bin;
+pub mod cli;
+pub mod http;
+pub mod port;
+pub mod postgres;
+pub mod scenario;
+pub mod server;
+pub mod ws;
+
+pub use cli::{Cli, CliChild, CliOutput};
+pub use http::HttpClient;
+pub use port::free_port;
+pub use postgres::PgFixture;
+pub use server::{ServerOptions, ServerProcess};
+pub use ws::WsClient;
+
+use std::time::Duration;
+
+/// The default deadline for waiting on a frame, an answer or a process.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);

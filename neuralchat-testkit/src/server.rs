@@ -1,0 +1,329 @@
+//! The `neuralchat-server` binary as a child process.
+//!
+//! [`ServerProcess::start`] runs the server on a free port of 127.0.0.1 with
+//! a cheap bcrypt cost, logs to a file in its working directory and waits
+//! until `GET /healthz` answers 200. A restart is a new [`ServerProcess`] on
+//! the same database (and usually the same directory).
+
+use crate::bin::find_binary;
+use crate::http::HttpClient;
+use crate::port::free_port;
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// How long the server may take to answer `/healthz`.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a SIGTERM'd server may take to exit.
+const STOP_DEADLINE: Duration = Duration::from_secs(15);
+/// How much of the log's end goes into error messages.
+const LOG_TAIL_BYTES: usize = 4000;
+
+/// How to start a server. `ServerOptions::default()` gives a server on a
+/// fresh SQLite file in a fresh temporary directory.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// The `--database` URL; default `sqlite://<dir>/neuralchat.db`.
+    pub database: Option<String>,
+    /// The `--node-id`; default `node-<port>`.
+    pub node_id: Option<String>,
+    /// The working directory; default a fresh temporary one the process owns.
+    pub dir: Option<PathBuf>,
+    /// Extra environment variables (on top of `NEURALCHAT_ACCOUNTS__BCRYPT_COST=4`).
+    pub env: Vec<(String, String)>,
+    /// Extra command-line arguments, after the standard ones.
+    pub args: Vec<String>,
+}
+
+impl ServerOptions {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the database `url`.
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
+    /// Uses the node id `id`.
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
+    /// Runs in `dir` (which the caller keeps alive); the default database then lives there.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Raises the frame and message rate limits far above what a test sends,
+    /// so tests that post many messages quickly are not rate-limited.
+    pub fn relaxed_limits(self) -> Self {
+        self.env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "10000")
+            .env("NEURALCHAT_LIMITS__FRAME_BURST", "10000")
+            .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "10000")
+            .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "10000")
+    }
+
+    /// Adds a command-line argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+}
+
+/// A running server process. Dropping it kills the process (SIGKILL).
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// The child process; `None` once it has been waited for.
+    child: Option<Child>,
+    /// The process id.
+    pid: u32,
+    /// The port on 127.0.0.1.
+    port: u16,
+    /// The database URL it was started with.
+    database: String,
+    /// The node id it was started with.
+    node_id: String,
+    /// The working directory.
+    dir: PathBuf,
+    /// The log file (stdout and stderr).
+    log: PathBuf,
+    /// The temporary directory, when the process owns it.
+    _temp: Option<TempDir>,
+}
+
+impl ServerProcess {
+    /// Starts the server and waits (30 s) until `GET /healthz` answers 200.
+    /// Fails with the log's tail if the process exits or does not get ready.
+    pub async fn start(opts: ServerOptions) -> Result<ServerProcess> {
+        let binary = find_binary("neuralchat-server", "NEURALCHAT_SERVER_BIN")?;
+        let (temp, dir) = match &opts.dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                (None, dir.clone())
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("nc-server-")
+                    .tempdir()
+                    .context("creating the server's temp dir")?;
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
+        let port = free_port();
+        let node_id = opts
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{port}"));
+        let database = opts
+            .database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("neuralchat.db").display()));
+        let log = dir.join(format!("server-{node_id}-{port}.log"));
+        let log_file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let log_err = log_file.try_clone()?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--bind")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--database")
+            .arg(&database)
+            .arg("--node-id")
+            .arg(&node_id)
+            .args(&opts.args)
+            .current_dir(&dir)
+            .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4")
+            .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("the server exited before its pid could be read"))?;
+        let mut server = ServerProcess {
+            child: Some(child),
+            pid,
+            port,
+            database,
+            node_id,
+            dir,
+            log,
+            _temp: temp,
+        };
+        server.wait_healthy().await?;
+        Ok(server)
+    }
+
+    /// Polls `GET /healthz` until it answers 200, the process exits or the deadline passes.
+    async fn wait_healthy(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_DEADLINE;
+        let http = HttpClient::new(&self.http_url());
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    bail!(
+                        "neuralchat-server exited ({status}) before it got ready; log tail:\n{}",
+                        self.log_tail()
+                    );
+                }
+            }
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                http.send("GET", "/healthz", None, None),
+            )
+            .await;
+            let last = match attempt {
+                Ok(Ok(r)) if r.status == 200 => return Ok(()),
+                Ok(Ok(r)) => format!("/healthz answered {}: {}", r.status, r.text()),
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(_) => "/healthz did not answer within 2 s".to_string(),
+            };
+            if Instant::now() >= deadline {
+                bail!(
+                    "neuralchat-server did not get healthy within {START_DEADLINE:?} ({last}); log tail:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The WebSocket URL: `ws://127.0.0.1:PORT/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// The HTTP base URL: `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An [`HttpClient`] for this server.
+    pub fn http(&self) -> HttpClient {
+        HttpClient::new(&self.http_url())
+    }
+
+    /// The port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The database URL the server was started with.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The node id the server was started with.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The server's working directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The whole log (stdout and stderr) so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// The end of the log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = self.log_text();
+        let mut start = text.len().saturating_sub(LOG_TAIL_BYTES);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text[start..].to_string()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => true,
+            Some(Ok(Some(_))) => {
+                self.child = None;
+                false
+            }
+            Some(Err(_)) => true,
+            None => false,
+        }
+    }
+
+    /// Sends SIGTERM and waits (15 s) for the process to exit; returns its status.
+    /// Fails (and kills it) if it does not exit in time.
+    pub async fn stop(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the server is not running");
+        };
+        let out = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .output()
+            .context("running kill -TERM")?;
+        if !out.status.success() {
+            // It may have exited already; the wait below tells.
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            bail!(
+                "kill -TERM {} failed: {}",
+                self.pid,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        match tokio::time::timeout(STOP_DEADLINE, child.wait()).await {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                bail!(
+                    "neuralchat-server did not exit within {STOP_DEADLINE:?} of SIGTERM; log tail:\n{}",
+                    self.log_tail()
+                )
+            }
+        }
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub async fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("killing the server")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages NeuralChat builds and tests with, when missing.
+# Usage: scripts/ensure-deps.sh [build|test]   (test adds the test services)
+set -euo pipefail
+
+want=(pkg-config libsqlite3-dev libpq-dev libssl-dev)
+if [ "${1:-build}" = test ]; then
+    # PostgreSQL server binaries: the store and end-to-end tests start a
+    # throwaway server of their own (never a system service).
+    want+=(postgresql)
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "ensure-deps: installing ${missing[*]}" >&2
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >&2
+fi
+if ! command -v cargo >/dev/null; then
+    echo "ensure-deps: cargo not found; install Rust (rustup) first" >&2
+    exit 1
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need when
+# missing, checks formatting and lints, builds, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh test
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests run the server and CLI binaries: build them first.
+cargo build --workspace --bins
+cargo test --workspace --all-targets
