@@ -19,6 +19,8 @@ pub struct EngineConfig {
     pub store: StoreConfig,
     /// Whether audit records include message bodies (off by default).
     pub log_bodies: bool,
+    /// Server admins (user names): every permission in every room.
+    pub admins: Vec<String>,
 }
 
 /// This node's identity.

@@ -45,6 +45,18 @@ pub enum ErrorCode {
     NotMember,
     /// The `before` cursor is not an event id.
     BadCursor,
+    /// The user's role does not allow the action.
+    Forbidden,
+    /// The user is banned from the room.
+    Banned,
+    /// The room is private and the user has no invitation.
+    InviteOnly,
+    /// No user has that name.
+    UnknownUser,
+    /// No command has that name.
+    UnknownCommand,
+    /// The command's arguments are wrong; the message shows its usage.
+    BadArguments,
     /// The client could not keep up with its outgoing queue and was disconnected.
     SlowConsumer,
     /// The server is shutting down.
@@ -75,6 +87,12 @@ impl ErrorCode {
             Self::UnknownRoom => "unknown_room",
             Self::NotMember => "not_member",
             Self::BadCursor => "bad_cursor",
+            Self::Forbidden => "forbidden",
+            Self::Banned => "banned",
+            Self::InviteOnly => "invite_only",
+            Self::UnknownUser => "unknown_user",
+            Self::UnknownCommand => "unknown_command",
+            Self::BadArguments => "bad_arguments",
             Self::SlowConsumer => "slow_consumer",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
@@ -85,8 +103,8 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
-            Self::NotMember => 403,
-            Self::UnknownRoom => 404,
+            Self::NotMember | Self::Forbidden | Self::Banned | Self::InviteOnly => 403,
+            Self::UnknownRoom | Self::UnknownUser => 404,
             Self::UsernameTaken | Self::AlreadyAuthenticated => 409,
             Self::FrameTooLarge => 413,
             Self::RateLimited => 429,

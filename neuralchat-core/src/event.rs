@@ -73,36 +73,79 @@ impl EventIdGen {
     }
 }
 
-/// What an event records.
+/// What an event records. Clients must ignore kinds they do not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// A chat message written by a user.
+    /// A chat message written by a user (or a bot).
     Message,
+    /// An action (`/me waves`): `text` is the action.
+    Action,
     /// A user joined the room.
     Join,
     /// A user left the room.
     Leave,
+    /// The topic was set: `text` is the new topic (empty: cleared).
+    Topic,
+    /// `target` was removed from the room by `author`.
+    Kick,
+    /// `target` was banned from the room by `author`.
+    Ban,
+    /// `target`'s ban was lifted by `author`.
+    Unban,
+    /// `target`'s role changed: `text` is the new role.
+    Role,
+    /// `target` was invited by `author`.
+    Invite,
+    /// The room became private (`text` = "on") or public ("off").
+    Privacy,
+    /// The room's stored history was deleted by `author`.
+    HistoryCleared,
 }
+
+/// Every kind, for parsing and tests.
+pub const EVENT_KINDS: [EventKind; 12] = [
+    EventKind::Message,
+    EventKind::Action,
+    EventKind::Join,
+    EventKind::Leave,
+    EventKind::Topic,
+    EventKind::Kick,
+    EventKind::Ban,
+    EventKind::Unban,
+    EventKind::Role,
+    EventKind::Invite,
+    EventKind::Privacy,
+    EventKind::HistoryCleared,
+];
 
 impl EventKind {
     /// The kind as stored and sent (`"message"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Message => "message",
+            Self::Action => "action",
             Self::Join => "join",
             Self::Leave => "leave",
+            Self::Topic => "topic",
+            Self::Kick => "kick",
+            Self::Ban => "ban",
+            Self::Unban => "unban",
+            Self::Role => "role",
+            Self::Invite => "invite",
+            Self::Privacy => "privacy",
+            Self::HistoryCleared => "history_cleared",
         }
     }
 
     /// Parses a stored kind.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "message" => Some(Self::Message),
-            "join" => Some(Self::Join),
-            "leave" => Some(Self::Leave),
-            _ => None,
-        }
+        EVENT_KINDS.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the event is something a person said (bots read these).
+    pub fn is_speech(self) -> bool {
+        matches!(self, Self::Message | Self::Action)
     }
 }
 
@@ -126,6 +169,15 @@ pub struct Event {
     /// The client's own id for the message, making retries idempotent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The user an action was done to (kick, ban, role, invite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Users mentioned with `@name` in the text, as registered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// The event this one answers (a bot's reply names the question).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<EventId>,
 }
 
 #[cfg(test)]
@@ -154,7 +206,7 @@ mod tests {
 
     #[test]
     fn kind_parses_what_it_prints() {
-        for kind in [EventKind::Message, EventKind::Join, EventKind::Leave] {
+        for kind in EVENT_KINDS {
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::parse("nope"), None);

@@ -6,13 +6,17 @@
 //! point), `hub` / `room` / `session` (actors), `store` (diesel), `accounts`.
 
 pub mod accounts;
+pub mod bots;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
 mod hub;
+pub mod mentions;
 pub mod names;
 pub mod outbox;
+pub mod permissions;
 pub mod protocol;
 pub mod rate;
 mod room;
@@ -22,7 +26,9 @@ pub mod store;
 
 pub use accounts::LoginGrant;
 pub use config::EngineConfig;
-pub use engine::{Engine, EngineBuilder, EngineError, JoinedRoom};
+pub use engine::{
+    CommandOutput, Effect, Engine, EngineBuilder, EngineError, JoinedRoom, Submitted,
+};
 pub use error::{ChatError, ChatResult, ErrorCode};
 pub use event::{Event, EventId, EventKind};
 pub use outbox::CloseReason;

@@ -311,6 +311,27 @@ pub enum ServerFrame {
         /// The members, by name.
         members: Vec<MemberInfo>,
     },
+    /// A command's output, for the caller only.
+    Command {
+        /// The request's `ref`.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        /// The command's name (`help`, `who`, `clear`, ...).
+        command: String,
+        /// The room the command ran in, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Human-readable output.
+        text: String,
+        /// The same output as data, for clients that render it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Value>,
+    },
+    /// The user was mentioned in an event they may read.
+    Mention {
+        /// The event that mentions the user.
+        event: Event,
+    },
     /// Answer to `ping`.
     Pong {
         /// The request's `ref`.

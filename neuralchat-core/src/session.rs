@@ -3,8 +3,9 @@
 //! which rooms are open, and maps each frame to an engine call. Frames are
 //! handled one at a time, in the order they arrived.
 
-use crate::engine::Engine;
+use crate::engine::{Effect, Engine, Submitted};
 use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::hub::{Offline, Online};
 use crate::outbox::{CloseReason, Outbox};
 use crate::protocol::{decode, ClientFrame, Request, ServerFrame, PROTOCOL};
 use crate::rate::TokenBucket;
@@ -121,6 +122,8 @@ impl Session {
         let engine = self.engine.clone();
         let reference = request.reference.clone();
         let user = self.user();
+        let logged_in = self.user.is_some();
+        let (session, outbox) = (self.id, self.outbox.clone());
         match request.frame.clone() {
             ClientFrame::Ping {} => {
                 Box::pin(async move { Ok((Some(ServerFrame::Pong { reference }), Change::None)) })
@@ -132,40 +135,34 @@ impl Session {
                     Change::None,
                 ))
             }),
-            ClientFrame::Login { username, password } => {
-                let logged_in = self.user.is_some();
-                Box::pin(async move {
-                    if logged_in {
-                        return Err(already_authenticated());
-                    }
-                    let grant = engine.login(&username, &password).await?;
-                    let change = Change::LoggedIn {
-                        user: grant.user.clone(),
-                        token: Some(grant.token.clone()),
-                    };
-                    let frame = ServerFrame::LoggedIn {
-                        reference,
-                        user: grant.user,
-                        token: grant.token,
-                        expires_at: grant.expires_at,
-                    };
-                    Ok((Some(frame), change))
-                })
-            }
-            ClientFrame::Auth { token } => {
-                let logged_in = self.user.is_some();
-                Box::pin(async move {
-                    if logged_in {
-                        return Err(already_authenticated());
-                    }
-                    let user = engine.authenticate(&token).await?;
-                    let change = Change::LoggedIn {
-                        user: user.clone(),
-                        token: Some(token),
-                    };
-                    Ok((Some(ServerFrame::Authenticated { reference, user }), change))
-                })
-            }
+            ClientFrame::Login { username, password } => Box::pin(async move {
+                if logged_in {
+                    return Err(already_authenticated());
+                }
+                let grant = engine.login(&username, &password).await?;
+                let change = Change::LoggedIn {
+                    user: grant.user.clone(),
+                    token: Some(grant.token.clone()),
+                };
+                let frame = ServerFrame::LoggedIn {
+                    reference,
+                    user: grant.user,
+                    token: grant.token,
+                    expires_at: grant.expires_at,
+                };
+                Ok((Some(frame), change))
+            }),
+            ClientFrame::Auth { token } => Box::pin(async move {
+                if logged_in {
+                    return Err(already_authenticated());
+                }
+                let user = engine.authenticate(&token).await?;
+                let change = Change::LoggedIn {
+                    user: user.clone(),
+                    token: Some(token),
+                };
+                Ok((Some(ServerFrame::Authenticated { reference, user }), change))
+            }),
             ClientFrame::Logout {} => {
                 let token = self.token.clone();
                 Box::pin(async move {
@@ -179,21 +176,18 @@ impl Session {
                     ))
                 })
             }
-            ClientFrame::Join { room } => {
-                let (session, outbox) = (self.id, self.outbox.clone());
-                Box::pin(async move {
-                    let user = user?;
-                    let (name, addr) = engine.join_membership(&user, &room).await?;
-                    addr.send(Enter {
-                        session,
-                        user,
-                        outbox,
-                        reference,
-                    })
-                    .await??;
-                    Ok((None, Change::Entered { room: name, addr }))
+            ClientFrame::Join { room } => Box::pin(async move {
+                let user = user?;
+                let (name, addr) = engine.join_membership(&user, &room).await?;
+                addr.send(Enter {
+                    session,
+                    user,
+                    outbox,
+                    reference,
                 })
-            }
+                .await??;
+                Ok((None, Change::Entered { room: name, addr }))
+            }),
             ClientFrame::Leave { room } => Box::pin(async move {
                 let room = engine.leave(&user?, &room).await?;
                 Ok((
@@ -209,41 +203,68 @@ impl Session {
                 text,
                 client_id,
             } => Box::pin(async move {
-                let event = engine.post(&user?, &room, &text, client_id).await?;
-                let ack = ServerFrame::Ack {
-                    reference,
-                    id: event.id.to_string(),
-                    room: event.room,
-                    client_id: event.client_id,
+                let user = user?;
+                let output = match engine.submit(&user, &room, &text, client_id).await? {
+                    Submitted::Message(event) => {
+                        let ack = ServerFrame::Ack {
+                            reference,
+                            id: event.id.to_string(),
+                            room: event.room,
+                            client_id: event.client_id,
+                        };
+                        return Ok((Some(ack), Change::None));
+                    }
+                    Submitted::Command(output) => output,
                 };
-                Ok((Some(ack), Change::None))
+                let change = match output.effect {
+                    // `/join` is answered by the room's `joined` frame.
+                    Some(Effect::Enter(name)) => {
+                        let (name, addr) = engine.open_room(&user, &name, false).await?;
+                        addr.send(Enter {
+                            session,
+                            user,
+                            outbox,
+                            reference,
+                        })
+                        .await??;
+                        return Ok((None, Change::Entered { room: name, addr }));
+                    }
+                    Some(Effect::Leave(room)) => Change::Left { room },
+                    Some(Effect::Clear(_)) | None => Change::None,
+                };
+                let frame = ServerFrame::Command {
+                    reference,
+                    command: output.command.to_owned(),
+                    room: output.room,
+                    text: output.text,
+                    data: output.data,
+                };
+                Ok((Some(frame), change))
             }),
             ClientFrame::History {
                 room,
                 before,
                 limit,
             } => Box::pin(async move {
-                user?;
-                let page = engine.history(&room, before.as_deref(), limit).await?;
-                let room = crate::names::canonical_room(&room)?;
-                Ok((
-                    Some(ServerFrame::History {
-                        reference,
-                        room,
-                        events: page.events,
-                        more: page.more,
-                    }),
-                    Change::None,
-                ))
+                let user = user?;
+                let page = engine
+                    .history(&user, &room, before.as_deref(), limit)
+                    .await?;
+                let room = engine.room_name(&user, &room).await?;
+                let frame = ServerFrame::History {
+                    reference,
+                    room,
+                    events: page.events,
+                    more: page.more,
+                };
+                Ok((Some(frame), Change::None))
             }),
             ClientFrame::Rooms {} => Box::pin(async move {
-                user?;
-                let rooms = engine.rooms().await?;
+                let rooms = engine.rooms(&user?).await?;
                 Ok((Some(ServerFrame::Rooms { reference, rooms }), Change::None))
             }),
             ClientFrame::Who { room } => Box::pin(async move {
-                user?;
-                let (room, members) = engine.members(&room).await?;
+                let (room, members) = engine.members(&user?, &room).await?;
                 Ok((
                     Some(ServerFrame::Members {
                         reference,
@@ -261,12 +282,17 @@ impl Session {
             Change::None => {}
             Change::LoggedIn { user, token } => {
                 info!(self.log, "session authenticated"; "user" => &user);
+                self.engine.hub().do_send(Online {
+                    user: user.clone(),
+                    session: self.id,
+                    outbox: self.outbox.clone(),
+                });
                 self.user = Some(user);
                 self.token = token;
             }
             Change::LoggedOut => {
                 self.leave_all_rooms();
-                self.user = None;
+                self.go_offline();
                 self.token = None;
             }
             Change::Entered { room, addr } => {
@@ -277,6 +303,15 @@ impl Session {
                     addr.do_send(Exit { session: self.id });
                 }
             }
+        }
+    }
+
+    fn go_offline(&mut self) {
+        if let Some(user) = self.user.take() {
+            self.engine.hub().do_send(Offline {
+                user,
+                session: self.id,
+            });
         }
     }
 
@@ -307,8 +342,9 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.leave_all_rooms();
         info!(self.log, "session ended"; "user" => self.user.as_deref().unwrap_or("-"));
+        self.leave_all_rooms();
+        self.go_offline();
     }
 }
 

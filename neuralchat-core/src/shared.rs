@@ -54,7 +54,19 @@ impl Shared {
             origin: self.node.clone(),
             text,
             client_id,
+            target: None,
+            mentions: Vec::new(),
+            reply_to: None,
         }
+    }
+
+    /// Whether `user` is a server admin (listed in the config; any case).
+    pub fn is_admin(&self, user: &str) -> bool {
+        let key = crate::names::user_key(user);
+        self.config
+            .admins
+            .iter()
+            .any(|a| crate::names::user_key(a) == key)
     }
 
     /// Takes one message token for `user`; false when the user is over the rate.

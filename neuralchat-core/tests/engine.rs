@@ -415,7 +415,7 @@ async fn history_survives_a_new_engine_on_the_same_file() {
         engine.shutdown().await;
     }
     let engine = engine(&dir, fast_config()).await;
-    let page = engine.history("r", None, None).await.unwrap();
+    let page = engine.history("gina", "r", None, None).await.unwrap();
     assert_eq!(page.events.last().unwrap().text, "kept");
     assert!(engine.login("gina", "password1").await.is_ok());
 }

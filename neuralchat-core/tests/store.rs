@@ -18,6 +18,9 @@ fn event(ids: &EventIdGen, room: &str, author: &str, text: &str, client_id: Opti
         ts: id.millis(),
         text: text.into(),
         client_id: client_id.map(str::to_owned),
+        target: None,
+        mentions: Vec::new(),
+        reply_to: None,
     }
 }
 
@@ -47,13 +50,23 @@ fn exercise(db: &Db) {
     assert_eq!(db.token_user("t-hash", 500).unwrap(), None);
 
     // Rooms and members.
-    assert!(db.ensure_room("general", "Alice", 1).unwrap());
-    assert!(!db.ensure_room("general", "bob", 2).unwrap());
+    assert!(db.ensure_room("general", "Alice", false, 1).unwrap());
+    assert!(!db.ensure_room("general", "bob", true, 2).unwrap());
+    let settings = db.room_settings("general").unwrap().unwrap();
     assert_eq!(
-        db.room_info("general").unwrap(),
-        Some((None, "Alice".to_owned()))
+        (settings.creator.as_str(), settings.private, settings.topic),
+        ("Alice", false, None)
     );
-    assert_eq!(db.room_info("missing").unwrap(), None);
+    assert_eq!(db.room_settings("missing").unwrap(), None);
+    db.set_topic("general", Some("rust")).unwrap();
+    db.set_private("general", true).unwrap();
+    let context = ids.next();
+    db.set_context_from("general", context).unwrap();
+    let settings = db.room_settings("general").unwrap().unwrap();
+    assert_eq!(settings.topic.as_deref(), Some("rust"));
+    assert!(settings.private);
+    assert_eq!(settings.context_from, Some(context));
+    db.set_private("general", false).unwrap();
     assert!(db.add_member("general", "Alice", "owner", 1).unwrap());
     assert!(!db.add_member("general", "Alice", "member", 2).unwrap());
     assert!(db.add_member("general", "bob", "member", 3).unwrap());
@@ -66,8 +79,23 @@ fn exercise(db: &Db) {
     );
     let rooms = db.rooms().unwrap();
     assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("general", 2));
+    assert!(db.set_role("general", "bob", "moderator").unwrap());
+    assert!(!db.set_role("general", "carol", "moderator").unwrap());
+    assert_eq!(db.members("general").unwrap()[1].1, "moderator");
+    assert_eq!(db.member_rooms("bob").unwrap(), vec!["general".to_owned()]);
     assert!(db.remove_member("general", "bob").unwrap());
     assert!(!db.remove_member("general", "bob").unwrap());
+
+    // Bans and invitations.
+    db.ban("general", "mallory", "Alice", 5).unwrap();
+    db.ban("general", "mallory", "Alice", 6).unwrap();
+    assert_eq!(db.bans("general").unwrap(), vec!["mallory".to_owned()]);
+    assert!(db.unban("general", "mallory").unwrap());
+    assert!(!db.unban("general", "mallory").unwrap());
+    assert!(!db.is_invited("general", "carol").unwrap());
+    db.invite("general", "carol", "Alice", 7).unwrap();
+    db.invite("general", "carol", "Alice", 8).unwrap();
+    assert!(db.is_invited("general", "carol").unwrap());
 
     // Events: idempotent by id, findable by client id, paged newest-last.
     let first = event(&ids, "general", "Alice", "first", Some("c-1"));
@@ -102,6 +130,39 @@ fn exercise(db: &Db) {
     assert!(!page.more);
     assert_eq!(page.events, all[..5].to_vec());
     assert!(db.history("missing", None, 10).unwrap().events.is_empty());
+    assert_eq!(
+        db.events_after("general", Some(all[20].id), 3).unwrap(),
+        all[22..25].to_vec()
+    );
+    assert_eq!(
+        db.events_after("general", None, 2).unwrap(),
+        all[23..25].to_vec()
+    );
+
+    // Event metadata survives the round trip.
+    let mut meta = event(&ids, "general", "Alice", "hi @bob", None);
+    meta.mentions = vec!["bob".into()];
+    meta.target = Some("bob".into());
+    meta.reply_to = Some(all[0].id);
+    db.append_event(&meta).unwrap();
+    assert_eq!(
+        db.history("general", None, 1).unwrap().events,
+        vec![meta.clone()]
+    );
+
+    // Mentions: unread until taken, once.
+    db.insert_mentions(meta.id, "general", &["bob".to_owned()])
+        .unwrap();
+    assert_eq!(
+        db.take_unread_mentions("bob", 10).unwrap(),
+        vec![meta.clone()]
+    );
+    assert!(db.take_unread_mentions("bob", 10).unwrap().is_empty());
+
+    // Deleting a room's history leaves other rooms alone.
+    assert_eq!(db.delete_events("general").unwrap(), 26);
+    assert!(db.history("general", None, 10).unwrap().events.is_empty());
+    assert_eq!(db.history("other", None, 10).unwrap().events.len(), 1);
 }
 
 #[test]
@@ -114,7 +175,7 @@ fn sqlite_store() {
     drop(db);
     // Reopening runs no migration twice and keeps the data.
     let db = Db::open(&url, 1).unwrap();
-    assert_eq!(db.history("general", None, 200).unwrap().events.len(), 25);
+    assert_eq!(db.history("other", None, 200).unwrap().events.len(), 1);
 }
 
 #[test]
@@ -126,7 +187,7 @@ fn postgres_store() {
     exercise(&db);
     drop(db);
     let db = Db::open(&url, 1).unwrap();
-    assert_eq!(db.history("general", None, 200).unwrap().events.len(), 25);
+    assert_eq!(db.history("other", None, 200).unwrap().events.len(), 1);
 }
 
 #[test]

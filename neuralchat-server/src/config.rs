@@ -88,6 +88,8 @@ pub struct ServerConfig {
     pub history: HistoryConfig,
     /// Database workers.
     pub store: StoreConfig,
+    /// Server admins (user names): every permission in every room.
+    pub admins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +103,7 @@ impl Default for ServerConfig {
             limits: LimitsConfig::default(),
             history: HistoryConfig::default(),
             store: StoreConfig::default(),
+            admins: Vec::new(),
         }
     }
 }
@@ -108,7 +111,7 @@ impl Default for ServerConfig {
 /// Top-level keys the environment may set; other `NEURALCHAT_*` variables
 /// (the CLI's `NEURALCHAT_HOME`, `NEURALCHAT_PASSWORD`, ...) are not ours.
 const SECTIONS: &[&str] = &[
-    "bind", "database", "log", "node", "accounts", "limits", "history", "store",
+    "bind", "database", "log", "node", "accounts", "limits", "history", "store", "admins",
 ];
 
 fn ours(key: &str) -> bool {
@@ -173,6 +176,7 @@ impl ServerConfig {
             history: self.history.clone(),
             store: self.store.clone(),
             log_bodies: self.log.bodies,
+            admins: self.admins.clone(),
         }
     }
 }
@@ -205,7 +209,10 @@ mod tests {
 
             jail.set_env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "lots");
             let err = ServerConfig::load(&args(&[])).unwrap_err();
-            assert!(err.contains("max_frame_bytes"), "{err}");
+            assert!(
+                err.to_lowercase().contains("limits.max_frame_bytes"),
+                "{err}"
+            );
 
             jail.set_env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "4096");
             jail.create_file("neuralchat.toml", "[limitz]\nx = 1\n")?;

@@ -2,7 +2,9 @@
 //! `with_conn!` macro compiles its body for SQLite and for PostgreSQL.
 
 use super::rows::{EventRow, MemberRow, RoomRow, TokenRow, UserRow};
-use super::schema::{events, room_members, rooms, tokens, users};
+use super::schema::{
+    events, mentions, room_bans, room_invites, room_members, rooms, tokens, users,
+};
 use super::StoreError;
 use crate::event::{Event, EventId};
 use diesel::connection::SimpleConnection;
@@ -76,7 +78,7 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-/// A room as the engine sees it.
+/// A room in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
     /// Canonical name.
@@ -85,6 +87,21 @@ pub struct RoomRecord {
     pub topic: Option<String>,
     /// Number of members.
     pub members: u64,
+    /// Invite-only.
+    pub private: bool,
+}
+
+/// A room's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// Topic, if set.
+    pub topic: Option<String>,
+    /// The creator (first owner).
+    pub creator: String,
+    /// Invite-only.
+    pub private: bool,
+    /// Bots read messages after this event id (set by `/clear`).
+    pub context_from: Option<EventId>,
 }
 
 /// A page of history, oldest first.
@@ -281,13 +298,21 @@ impl Db {
         Ok(deleted == 1)
     }
 
-    /// Creates a public room unless it exists; returns whether it was created.
-    pub fn ensure_room(&self, name: &str, creator: &str, now: i64) -> Result<bool, StoreError> {
+    /// Creates a room unless it exists; returns whether it was created.
+    pub fn ensure_room(
+        &self,
+        name: &str,
+        creator: &str,
+        private: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let row = RoomRow {
             name: name.to_owned(),
             topic: None,
             creator: creator.to_owned(),
             created_at: now,
+            private,
+            context_from: None,
         };
         let inserted = with_conn!(self, conn => {
             diesel::insert_into(rooms::table)
@@ -298,15 +323,52 @@ impl Db {
         Ok(inserted == 1)
     }
 
-    /// A room's topic and creator, if the room exists.
-    pub fn room_info(&self, name: &str) -> Result<Option<(Option<String>, String)>, StoreError> {
-        Ok(with_conn!(self, conn => {
-            rooms::table
-                .find(name)
-                .select((rooms::topic, rooms::creator))
-                .first::<(Option<String>, String)>(conn)
-                .optional()?
-        }))
+    /// A room's settings, if the room exists.
+    pub fn room_settings(&self, name: &str) -> Result<Option<RoomSettings>, StoreError> {
+        let row: Option<RoomRow> = with_conn!(self, conn => {
+            rooms::table.find(name).select(RoomRow::as_select()).first(conn).optional()?
+        });
+        row.map(|r| {
+            let context_from = r
+                .context_from
+                .map(|id| {
+                    id.parse::<EventId>()
+                        .map_err(|_| StoreError::Corrupt(format!("context_from {id:?}")))
+                })
+                .transpose()?;
+            Ok(RoomSettings {
+                topic: r.topic,
+                creator: r.creator,
+                private: r.private,
+                context_from,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets or clears a room's topic.
+    pub fn set_topic(&self, room: &str, topic: Option<&str>) -> Result<(), StoreError> {
+        with_conn!(self, conn => {
+            diesel::update(rooms::table.find(room)).set(rooms::topic.eq(topic)).execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Makes a room private (invite-only) or public.
+    pub fn set_private(&self, room: &str, private: bool) -> Result<(), StoreError> {
+        with_conn!(self, conn => {
+            diesel::update(rooms::table.find(room)).set(rooms::private.eq(private)).execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Bots of the room read only events after `from` from now on.
+    pub fn set_context_from(&self, room: &str, from: EventId) -> Result<(), StoreError> {
+        let from = from.to_string();
+        with_conn!(self, conn => {
+            diesel::update(rooms::table.find(room)).set(rooms::context_from.eq(from)).execute(conn)?;
+        });
+        Ok(())
     }
 
     /// Every room with its member count, by name.
@@ -329,6 +391,7 @@ impl Db {
                 members: counts.get(&r.name).copied().unwrap_or(0).max(0) as u64,
                 name: r.name,
                 topic: r.topic,
+                private: r.private,
             })
             .collect())
     }
@@ -373,5 +436,182 @@ impl Db {
                 .select((room_members::username, room_members::role))
                 .load::<(String, String)>(conn)?
         }))
+    }
+
+    /// Changes a member's role; returns whether the user is a member.
+    pub fn set_role(&self, room: &str, user: &str, role: &str) -> Result<bool, StoreError> {
+        let updated = with_conn!(self, conn => {
+            diesel::update(room_members::table.find((room, user)))
+                .set(room_members::role.eq(role))
+                .execute(conn)?
+        });
+        Ok(updated == 1)
+    }
+
+    /// The rooms a user is a member of.
+    pub fn member_rooms(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            room_members::table
+                .filter(room_members::username.eq(user))
+                .select(room_members::room)
+                .load::<String>(conn)?
+        }))
+    }
+
+    /// Bans a user from a room (idempotent).
+    pub fn ban(&self, room: &str, user: &str, by: &str, now: i64) -> Result<(), StoreError> {
+        with_conn!(self, conn => {
+            diesel::insert_into(room_bans::table)
+                .values((
+                    room_bans::room.eq(room),
+                    room_bans::username.eq(user),
+                    room_bans::banned_by.eq(by),
+                    room_bans::banned_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Lifts a ban; returns whether there was one.
+    pub fn unban(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let deleted = with_conn!(self, conn => {
+            diesel::delete(room_bans::table.find((room, user))).execute(conn)?
+        });
+        Ok(deleted == 1)
+    }
+
+    /// The users banned from a room.
+    pub fn bans(&self, room: &str) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            room_bans::table
+                .filter(room_bans::room.eq(room))
+                .select(room_bans::username)
+                .load::<String>(conn)?
+        }))
+    }
+
+    /// Invites a user to a room (idempotent).
+    pub fn invite(&self, room: &str, user: &str, by: &str, now: i64) -> Result<(), StoreError> {
+        with_conn!(self, conn => {
+            diesel::insert_into(room_invites::table)
+                .values((
+                    room_invites::room.eq(room),
+                    room_invites::username.eq(user),
+                    room_invites::invited_by.eq(by),
+                    room_invites::invited_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Whether a user holds an invitation to a room.
+    pub fn is_invited(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let count: i64 = with_conn!(self, conn => {
+            room_invites::table
+                .filter(room_invites::room.eq(room))
+                .filter(room_invites::username.eq(user))
+                .count()
+                .get_result(conn)?
+        });
+        Ok(count > 0)
+    }
+
+    /// Records unread mentions of `users` by an event.
+    pub fn insert_mentions(
+        &self,
+        event_id: EventId,
+        room: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        let id = event_id.to_string();
+        let rows: Vec<_> = users
+            .iter()
+            .map(|u| {
+                (
+                    mentions::event_id.eq(id.clone()),
+                    mentions::username.eq(u.clone()),
+                    mentions::room.eq(room.to_owned()),
+                    mentions::seen.eq(false),
+                )
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        with_conn!(self, conn => {
+            diesel::insert_into(mentions::table)
+                .values(&rows)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// A user's unread mentions (oldest first, at most `limit`), marked seen.
+    pub fn take_unread_mentions(&self, user: &str, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = with_conn!(self, conn => {
+            conn.transaction(|conn| {
+                let rows: Vec<EventRow> = events::table
+                    .inner_join(mentions::table.on(mentions::event_id.eq(events::id)))
+                    .filter(mentions::username.eq(user))
+                    .filter(mentions::seen.eq(false))
+                    .order(events::id.asc())
+                    .limit(i64::from(limit))
+                    .select(EventRow::as_select())
+                    .load(conn)?;
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                diesel::update(
+                    mentions::table
+                        .filter(mentions::username.eq(user))
+                        .filter(mentions::event_id.eq_any(ids)),
+                )
+                .set(mentions::seen.eq(true))
+                .execute(conn)?;
+                Ok::<_, diesel::result::Error>(rows)
+            })?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// Deletes a room's stored events and their mentions; returns how many events.
+    pub fn delete_events(&self, room: &str) -> Result<usize, StoreError> {
+        Ok(with_conn!(self, conn => {
+            conn.transaction(|conn| {
+                diesel::delete(mentions::table.filter(mentions::room.eq(room))).execute(conn)?;
+                diesel::delete(events::table.filter(events::room.eq(room))).execute(conn)
+            })?
+        }))
+    }
+
+    /// The latest `limit` events of a room after `after` (exclusive), oldest first.
+    pub fn events_after(
+        &self,
+        room: &str,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let after = after.map(|id| id.to_string());
+        let rows: Vec<EventRow> = with_conn!(self, conn => {
+            let mut query = events::table
+                .filter(events::room.eq(room))
+                .select(EventRow::as_select())
+                .order(events::id.desc())
+                .limit(i64::from(limit))
+                .into_boxed();
+            if let Some(after) = &after {
+                query = query.filter(events::id.gt(after.clone()));
+            }
+            query.load(conn)?
+        });
+        let mut events = rows
+            .into_iter()
+            .map(Event::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
     }
 }

@@ -25,6 +25,19 @@ pub struct EventRow {
     pub body: String,
     /// The client's message id.
     pub client_id: Option<String>,
+    /// JSON of the optional fields ([`StoredMeta`]); NULL when all are empty.
+    pub meta: Option<String>,
+}
+
+/// The optional event fields, stored together as JSON in `events.meta`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct StoredMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<crate::event::EventId>,
 }
 
 impl From<&Event> for EventRow {
@@ -38,6 +51,16 @@ impl From<&Event> for EventRow {
             ts: e.ts,
             body: e.text.clone(),
             client_id: e.client_id.clone(),
+            meta: if e.target.is_none() && e.mentions.is_empty() && e.reply_to.is_none() {
+                None
+            } else {
+                serde_json::to_string(&StoredMeta {
+                    target: e.target.clone(),
+                    mentions: e.mentions.clone(),
+                    reply_to: e.reply_to,
+                })
+                .ok()
+            },
         }
     }
 }
@@ -46,6 +69,11 @@ impl TryFrom<EventRow> for Event {
     type Error = StoreError;
 
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        let meta: StoredMeta = match &row.meta {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|_| StoreError::Corrupt(format!("event meta of {:?}", row.id)))?,
+            None => StoredMeta::default(),
+        };
         Ok(Event {
             id: row
                 .id
@@ -59,6 +87,9 @@ impl TryFrom<EventRow> for Event {
             ts: row.ts,
             text: row.body,
             client_id: row.client_id,
+            target: meta.target,
+            mentions: meta.mentions,
+            reply_to: meta.reply_to,
         })
     }
 }
@@ -103,6 +134,10 @@ pub struct RoomRow {
     pub creator: String,
     /// Milliseconds since the epoch.
     pub created_at: i64,
+    /// Invite-only.
+    pub private: bool,
+    /// Bots read the room's messages from after this event id (`/clear`).
+    pub context_from: Option<String>,
 }
 
 /// A row of `room_members`.

@@ -24,6 +24,8 @@ diesel::table! {
         topic -> Nullable<Text>,
         creator -> Text,
         created_at -> BigInt,
+        private -> Bool,
+        context_from -> Nullable<Text>,
     }
 }
 
@@ -46,7 +48,44 @@ diesel::table! {
         ts -> BigInt,
         body -> Text,
         client_id -> Nullable<Text>,
+        meta -> Nullable<Text>,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, tokens, rooms, room_members, events);
+diesel::table! {
+    room_bans (room, username) {
+        room -> Text,
+        username -> Text,
+        banned_by -> Text,
+        banned_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_invites (room, username) {
+        room -> Text,
+        username -> Text,
+        invited_by -> Text,
+        invited_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mentions (event_id, username) {
+        event_id -> Text,
+        username -> Text,
+        room -> Text,
+        seen -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    tokens,
+    rooms,
+    room_members,
+    events,
+    room_bans,
+    room_invites,
+    mentions
+);

@@ -3,14 +3,13 @@
 use super::auth::AuthUser;
 use super::ApiError;
 use actix_web::{web, HttpResponse};
-use neuralchat_core::names::canonical_room;
-use neuralchat_core::Engine;
+use neuralchat_core::{Engine, Submitted};
 use serde::Deserialize;
 use serde_json::json;
 
 /// `GET /api/v1/rooms`
-pub async fn list(engine: web::Data<Engine>, _: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rooms = engine.rooms().await?;
+pub async fn list(engine: web::Data<Engine>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let rooms = engine.rooms(&user.name).await?;
     Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })))
 }
 
@@ -42,10 +41,10 @@ pub async fn leave(
 /// `GET /api/v1/rooms/{room}/members`
 pub async fn members(
     engine: web::Data<Engine>,
-    _: AuthUser,
+    user: AuthUser,
     room: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room, members) = engine.members(&room).await?;
+    let (room, members) = engine.members(&user.name, &room).await?;
     Ok(HttpResponse::Ok().json(json!({ "room": room, "members": members })))
 }
 
@@ -61,15 +60,15 @@ pub struct Page {
 /// `GET /api/v1/rooms/{room}/messages?before=ID&limit=N`
 pub async fn history(
     engine: web::Data<Engine>,
-    _: AuthUser,
+    user: AuthUser,
     room: web::Path<String>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     let result = engine
-        .history(&room, page.before.as_deref(), page.limit)
+        .history(&user.name, &room, page.before.as_deref(), page.limit)
         .await?;
     Ok(HttpResponse::Ok().json(json!({
-        "room": canonical_room(&room)?,
+        "room": engine.room_name(&user.name, &room).await?,
         "events": result.events,
         "more": result.more,
     })))
@@ -84,7 +83,8 @@ pub struct NewMessage {
     client_id: Option<String>,
 }
 
-/// `POST /api/v1/rooms/{room}/messages`
+/// `POST /api/v1/rooms/{room}/messages`: a message (201 with the event), or
+/// a command when the text starts with `/` (200 with its output).
 pub async fn post(
     engine: web::Data<Engine>,
     user: AuthUser,
@@ -92,8 +92,16 @@ pub async fn post(
     body: web::Json<NewMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let event = engine
-        .post(&user.name, &room, &body.text, body.client_id)
-        .await?;
-    Ok(HttpResponse::Created().json(json!({ "event": event })))
+    match engine
+        .submit(&user.name, &room, &body.text, body.client_id)
+        .await?
+    {
+        Submitted::Message(event) => Ok(HttpResponse::Created().json(json!({ "event": event }))),
+        Submitted::Command(output) => Ok(HttpResponse::Ok().json(json!({
+            "command": output.command,
+            "room": output.room,
+            "text": output.text,
+            "data": output.data,
+        }))),
+    }
 }

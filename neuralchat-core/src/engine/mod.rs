@@ -2,18 +2,21 @@
 //! entry point for transports and embedders. Every rule lives behind these
 //! methods, whatever the transport.
 
+mod commands;
+mod rooms;
+
+pub use commands::{CommandOutput, Effect, Submitted};
+pub use rooms::JoinedRoom;
+
 use crate::accounts::{Accounts, LoginGrant};
 use crate::config::EngineConfig;
-use crate::error::{ChatError, ChatResult, ErrorCode};
-use crate::event::{Event, EventId};
-use crate::hub::{Hub, OpenRoom};
-use crate::names::canonical_room;
+use crate::error::ChatResult;
+use crate::hub::Hub;
 use crate::outbox::outbox;
-use crate::protocol::{Limits, MemberInfo, RoomInfo};
-use crate::room::{AddMember, PostMessage, RemoveMember, Room, Who};
+use crate::protocol::Limits;
 use crate::session::{Session, SessionLink};
 use crate::shared::Shared;
-use crate::store::{Db, HistoryPage, Store, StoreError};
+use crate::store::{Db, Store, StoreError};
 use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 use std::collections::HashMap;
@@ -95,19 +98,6 @@ fn random_node_id() -> String {
     format!("node-{}", &id[id.len() - 8..])
 }
 
-/// A room after a join, for callers without a live session (REST).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinedRoom {
-    /// Canonical name.
-    pub room: String,
-    /// Topic, if set.
-    pub topic: Option<String>,
-    /// The latest events, oldest first.
-    pub history: Vec<Event>,
-    /// Whether older events exist.
-    pub more: bool,
-}
-
 /// The running engine; cheap to clone, shareable across threads.
 #[derive(Clone)]
 pub struct Engine {
@@ -167,6 +157,14 @@ impl Engine {
         }
     }
 
+    pub(crate) fn hub(&self) -> &Addr<Hub> {
+        &self.hub
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     pub(crate) fn audit(&self) -> &Logger {
         &self.shared.audit
     }
@@ -218,165 +216,6 @@ impl Engine {
         let user = self.shared.accounts.logout(token).await?;
         info!(self.audit(), "logout"; "action" => "logout", "user" => &user);
         Ok(())
-    }
-
-    async fn open_room(
-        &self,
-        room: &str,
-        create_by: Option<&str>,
-    ) -> ChatResult<(String, Addr<Room>)> {
-        let name = canonical_room(room)?;
-        let addr = self
-            .hub
-            .send(OpenRoom {
-                name: name.clone(),
-                create_by: create_by.map(str::to_owned),
-            })
-            .await??;
-        Ok((name, addr))
-    }
-
-    /// Makes `user` a member of `room`, creating the room (public) if new.
-    pub(crate) async fn join_membership(
-        &self,
-        user: &str,
-        room: &str,
-    ) -> ChatResult<(String, Addr<Room>)> {
-        let (name, addr) = self.open_room(room, Some(user)).await?;
-        let new_member = addr
-            .send(AddMember {
-                user: user.to_owned(),
-            })
-            .await??;
-        info!(self.audit(), "join"; "action" => "join", "user" => user, "room" => &name, "new_member" => new_member);
-        Ok((name, addr))
-    }
-
-    /// Joins a room (creating it if new) and returns its latest history.
-    pub async fn join(&self, user: &str, room: &str) -> ChatResult<JoinedRoom> {
-        let (name, _) = self.join_membership(user, room).await?;
-        let page = self
-            .history(&name, None, Some(self.shared.config.history.join_events))
-            .await?;
-        let room_name = name.clone();
-        let topic = self
-            .shared
-            .store
-            .call("room_info", move |db| db.room_info(&room_name))
-            .await?
-            .and_then(|(topic, _)| topic);
-        Ok(JoinedRoom {
-            room: name,
-            topic,
-            history: page.events,
-            more: page.more,
-        })
-    }
-
-    /// Leaves a room; returns its canonical name.
-    pub async fn leave(&self, user: &str, room: &str) -> ChatResult<String> {
-        let (name, addr) = self.open_room(room, None).await?;
-        addr.send(RemoveMember {
-            user: user.to_owned(),
-        })
-        .await??;
-        info!(self.audit(), "leave"; "action" => "leave", "user" => user, "room" => &name);
-        Ok(name)
-    }
-
-    /// Posts a message: checked, rate-limited, stored, fanned out, returned.
-    pub async fn post(
-        &self,
-        user: &str,
-        room: &str,
-        text: &str,
-        client_id: Option<String>,
-    ) -> ChatResult<Event> {
-        let max = self.shared.config.limits.max_message_chars;
-        let chars = text.chars().count();
-        if text.trim().is_empty() || chars > max {
-            return Err(ChatError::new(
-                ErrorCode::BadMessage,
-                format!("a message has 1 to {max} characters, not {chars}"),
-            ));
-        }
-        if client_id
-            .as_ref()
-            .is_some_and(|c| c.is_empty() || c.len() > 128)
-        {
-            return Err(ChatError::new(
-                ErrorCode::BadFrame,
-                "client_id has 1 to 128 bytes",
-            ));
-        }
-        if !self.shared.take_message_token(user) {
-            warn!(self.audit(), "rate limited"; "action" => "rate_limited", "user" => user);
-            return Err(ChatError::new(
-                ErrorCode::RateLimited,
-                "too many messages; slow down",
-            ));
-        }
-        let (name, addr) = self.open_room(room, None).await?;
-        let posted = addr
-            .send(PostMessage {
-                user: user.to_owned(),
-                text: text.to_owned(),
-                client_id,
-            })
-            .await??;
-        let event = posted.event;
-        if self.shared.config.log_bodies {
-            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
-                "id" => %event.id, "size" => text.len(), "fresh" => posted.fresh, "text" => text);
-        } else {
-            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
-                "id" => %event.id, "size" => text.len(), "fresh" => posted.fresh);
-        }
-        Ok(event)
-    }
-
-    /// A page of a room's history, oldest first, before `before` (an event id).
-    pub async fn history(
-        &self,
-        room: &str,
-        before: Option<&str>,
-        limit: Option<u32>,
-    ) -> ChatResult<HistoryPage> {
-        let history = &self.shared.config.history;
-        let limit = limit
-            .unwrap_or(history.page_default)
-            .clamp(1, history.page_max);
-        let before = before
-            .map(|b| {
-                b.parse::<EventId>().map_err(|_| {
-                    ChatError::new(ErrorCode::BadCursor, "`before` must be an event id")
-                })
-            })
-            .transpose()?;
-        let (name, _) = self.open_room(room, None).await?;
-        self.shared
-            .store
-            .call("history", move |db| db.history(&name, before, limit))
-            .await
-    }
-
-    /// Every room, by name.
-    pub async fn rooms(&self) -> ChatResult<Vec<RoomInfo>> {
-        let rooms = self.shared.store.call("rooms", |db| db.rooms()).await?;
-        Ok(rooms
-            .into_iter()
-            .map(|r| RoomInfo {
-                name: r.name,
-                topic: r.topic,
-                members: r.members,
-            })
-            .collect())
-    }
-
-    /// A room's members, with roles and presence.
-    pub async fn members(&self, room: &str) -> ChatResult<(String, Vec<MemberInfo>)> {
-        let (name, addr) = self.open_room(room, None).await?;
-        Ok((name, addr.send(Who).await?))
     }
 
     /// Stops taking work and waits (up to 10 s) for database writes in flight.

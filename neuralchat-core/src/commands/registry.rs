@@ -1,0 +1,98 @@
+//! The command registry: the single source for names, usage, help and the
+//! role each command needs.
+
+/// Who may run a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Any logged-in user.
+    Anyone,
+    /// A member of the room the command runs in.
+    Member,
+    /// A moderator or owner of the room (or a server admin).
+    Moderator,
+    /// The room's owner (or a server admin).
+    Owner,
+}
+
+impl Needs {
+    /// How the requirement reads in `/help`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Anyone => "anyone",
+            Self::Member => "member",
+            Self::Moderator => "moderator",
+            Self::Owner => "owner",
+        }
+    }
+}
+
+/// One command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The name, without the slash.
+    pub name: &'static str,
+    /// The usage line.
+    pub usage: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+    /// Who may run it.
+    pub needs: Needs,
+}
+
+/// Every command, in the order `/help` lists them.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec { name: "help", usage: "/help [command]", help: "list commands, or explain one", needs: Needs::Anyone },
+    CommandSpec { name: "clear", usage: "/clear [history]", help: "clear your view and start a fresh conversation with the room's bots; `/clear history` deletes the room's stored history (owner)", needs: Needs::Member },
+    CommandSpec { name: "join", usage: "/join ROOM", help: "join a room (created if new)", needs: Needs::Anyone },
+    CommandSpec { name: "leave", usage: "/leave", help: "leave this room", needs: Needs::Member },
+    CommandSpec { name: "rooms", usage: "/rooms", help: "list the rooms you can see", needs: Needs::Anyone },
+    CommandSpec { name: "who", usage: "/who", help: "list this room's members", needs: Needs::Member },
+    CommandSpec { name: "topic", usage: "/topic [TEXT]", help: "show the topic, or set it (moderator)", needs: Needs::Member },
+    CommandSpec { name: "me", usage: "/me ACTION", help: "say what you do (\"* alice waves\")", needs: Needs::Member },
+    CommandSpec { name: "msg", usage: "/msg USER TEXT", help: "send a direct message (the conversation is @USER)", needs: Needs::Anyone },
+    CommandSpec { name: "history", usage: "/history [N]", help: "show the last N events (default 20, at most 200)", needs: Needs::Member },
+    CommandSpec { name: "mentions", usage: "/mentions", help: "list your unread mentions and mark them read", needs: Needs::Anyone },
+    CommandSpec { name: "kick", usage: "/kick USER", help: "remove a user from the room", needs: Needs::Moderator },
+    CommandSpec { name: "ban", usage: "/ban USER", help: "remove a user and keep them out", needs: Needs::Moderator },
+    CommandSpec { name: "unban", usage: "/unban USER", help: "lift a ban", needs: Needs::Moderator },
+    CommandSpec { name: "op", usage: "/op USER", help: "make a member a moderator", needs: Needs::Owner },
+    CommandSpec { name: "deop", usage: "/deop USER", help: "make a moderator a plain member", needs: Needs::Owner },
+    CommandSpec { name: "invite", usage: "/invite USER", help: "invite a user (needed to join a private room; moderator there)", needs: Needs::Member },
+    CommandSpec { name: "private", usage: "/private on|off", help: "make the room invite-only, or public again", needs: Needs::Owner },
+];
+
+/// The command with this name (case-insensitive).
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    let name = name.to_lowercase();
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// `/help` text: every command, or one in detail.
+pub fn help_text(command: Option<&str>) -> Option<String> {
+    match command {
+        Some(name) => {
+            let spec = find(name.trim_start_matches('/'))?;
+            Some(format!(
+                "{} — {} (who: {})",
+                spec.usage,
+                spec.help,
+                spec.needs.label()
+            ))
+        }
+        None => {
+            let width = COMMANDS
+                .iter()
+                .map(|c| c.usage.chars().count())
+                .max()
+                .unwrap_or(0);
+            let lines: Vec<String> = COMMANDS
+                .iter()
+                .map(|c| format!("{:width$}  {}", c.usage, c.help))
+                .collect();
+            Some(format!(
+                "Commands (start a message with // to send a literal /):\n{}",
+                lines.join("\n")
+            ))
+        }
+    }
+}

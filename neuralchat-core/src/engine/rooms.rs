@@ -1,0 +1,387 @@
+//! Room operations: resolving names (including `@user` for a direct
+//! conversation), joining, leaving, talking, reading history, listing.
+
+use super::Engine;
+use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::event::{Event, EventId};
+use crate::hub::{Creation, OpenRoom};
+use crate::mentions::mentioned_keys;
+use crate::names::{canonical_room, user_key};
+use crate::protocol::{MemberInfo, RoomInfo};
+use crate::room::{Applied, Apply, Change, Room, RoomView, View};
+use crate::store::HistoryPage;
+use actix::Addr;
+use slog::{info, warn};
+
+/// A room after a join, for callers without a live session (REST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedRoom {
+    /// Canonical name.
+    pub room: String,
+    /// Topic, if set.
+    pub topic: Option<String>,
+    /// The latest events, oldest first.
+    pub history: Vec<Event>,
+    /// Whether older events exist.
+    pub more: bool,
+}
+
+/// A room name resolved for one user.
+struct Resolved {
+    /// Canonical name.
+    name: String,
+    /// How to create it if missing (a direct conversation always can be).
+    direct: Option<Creation>,
+}
+
+impl Engine {
+    /// The registered form of a user name, or `unknown_user`.
+    pub(crate) async fn registered_name(&self, name: &str) -> ChatResult<String> {
+        let key = user_key(name.trim_start_matches('@'));
+        self.shared()
+            .store
+            .call("find_user", move |db| db.find_user(&key))
+            .await?
+            .map(|u| u.username)
+            .ok_or_else(|| {
+                ChatError::new(ErrorCode::UnknownUser, format!("no user named {name:?}"))
+            })
+    }
+
+    /// `@bob` (as seen by `user`) is the direct conversation of the two,
+    /// named `@a+b` by their sorted keys; anything else is a room name.
+    async fn resolve(&self, user: &str, room: &str) -> ChatResult<Resolved> {
+        let Some(other) = room.strip_prefix('@') else {
+            return Ok(Resolved {
+                name: canonical_room(room)?,
+                direct: None,
+            });
+        };
+        if other.contains('+') {
+            // Already canonical: `@a+b`; only its two users may use it.
+            let mine = user_key(user);
+            if !other.split('+').any(|k| k == mine) {
+                return Err(ChatError::new(
+                    ErrorCode::InviteOnly,
+                    "not your conversation",
+                ));
+            }
+            return Ok(Resolved {
+                name: room.to_lowercase(),
+                direct: None,
+            });
+        }
+        let other = self.registered_name(other).await?;
+        let (a, b) = (user_key(user), user_key(&other));
+        let name = if a <= b {
+            format!("@{a}+{b}")
+        } else {
+            format!("@{b}+{a}")
+        };
+        let mut members = vec![user.to_owned()];
+        if a != b {
+            members.push(other);
+        }
+        Ok(Resolved {
+            name,
+            direct: Some(Creation {
+                creator: user.to_owned(),
+                private: true,
+                members,
+            }),
+        })
+    }
+
+    /// The canonical name of a room as `user` names it (`@bob` is the direct
+    /// conversation with bob).
+    pub async fn room_name(&self, user: &str, room: &str) -> ChatResult<String> {
+        Ok(self.resolve(user, room).await?.name)
+    }
+
+    /// The room's actor; `create_public` creates a missing public room.
+    pub(crate) async fn open_room(
+        &self,
+        user: &str,
+        room: &str,
+        create_public: bool,
+    ) -> ChatResult<(String, Addr<Room>)> {
+        let resolved = self.resolve(user, room).await?;
+        let create = resolved.direct.or_else(|| {
+            create_public.then(|| Creation {
+                creator: user.to_owned(),
+                private: false,
+                members: Vec::new(),
+            })
+        });
+        let addr = self
+            .hub()
+            .send(OpenRoom {
+                name: resolved.name.clone(),
+                create,
+            })
+            .await??;
+        Ok((resolved.name, addr))
+    }
+
+    /// Applies a change, auditing refusals.
+    pub(crate) async fn apply(
+        &self,
+        addr: &Addr<Room>,
+        room: &str,
+        user: &str,
+        change: Change,
+    ) -> ChatResult<Applied> {
+        let what = change_name(&change);
+        let result = addr
+            .send(Apply {
+                actor: user.to_owned(),
+                change,
+            })
+            .await?;
+        match &result {
+            Ok(applied) if applied.fresh => {
+                info!(self.audit(), "{}", what; "action" => what, "user" => user, "room" => room,
+                    "target" => applied.event.as_ref().and_then(|e| e.target.clone()));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(self.audit(), "refused"; "action" => what, "user" => user, "room" => room, "code" => %e.code)
+            }
+        }
+        result
+    }
+
+    /// What `user` may see of a room.
+    pub(crate) async fn view(
+        &self,
+        user: &str,
+        room: &str,
+    ) -> ChatResult<(String, Addr<Room>, RoomView)> {
+        let (name, addr) = self.open_room(user, room, false).await?;
+        let view = addr
+            .send(View {
+                user: user.to_owned(),
+            })
+            .await??;
+        Ok((name, addr, view))
+    }
+
+    /// Makes `user` a member of `room`, creating the room (public) if new.
+    pub(crate) async fn join_membership(
+        &self,
+        user: &str,
+        room: &str,
+    ) -> ChatResult<(String, Addr<Room>)> {
+        let (name, addr) = self.open_room(user, room, true).await?;
+        self.apply(&addr, &name, user, Change::Join).await?;
+        Ok((name, addr))
+    }
+
+    /// Joins a room (creating it if new) and returns its latest history.
+    pub async fn join(&self, user: &str, room: &str) -> ChatResult<JoinedRoom> {
+        let (name, _) = self.join_membership(user, room).await?;
+        let (_, _, view) = self.view(user, &name).await?;
+        let page = self
+            .history(user, &name, None, Some(self.config().history.join_events))
+            .await?;
+        Ok(JoinedRoom {
+            room: name,
+            topic: view.topic,
+            history: page.events,
+            more: page.more,
+        })
+    }
+
+    /// Leaves a room; returns its canonical name.
+    pub async fn leave(&self, user: &str, room: &str) -> ChatResult<String> {
+        let (name, addr) = self.open_room(user, room, false).await?;
+        self.apply(&addr, &name, user, Change::Leave).await?;
+        Ok(name)
+    }
+
+    fn check_text(&self, text: &str) -> ChatResult<()> {
+        let max = self.config().limits.max_message_chars;
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > max {
+            return Err(ChatError::new(
+                ErrorCode::BadMessage,
+                format!("a message has 1 to {max} characters, not {chars}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_rate(&self, user: &str) -> ChatResult<()> {
+        if self.shared().take_message_token(user) {
+            return Ok(());
+        }
+        warn!(self.audit(), "rate limited"; "action" => "rate_limited", "user" => user);
+        Err(ChatError::new(
+            ErrorCode::RateLimited,
+            "too many messages; slow down",
+        ))
+    }
+
+    /// The registered names of the users `text` mentions (unknown names are
+    /// plain text).
+    async fn resolve_mentions(&self, text: &str) -> ChatResult<Vec<String>> {
+        let keys = mentioned_keys(text);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.shared()
+            .store
+            .call("mentions", move |db| {
+                let mut names = Vec::new();
+                for key in keys {
+                    if let Some(user) = db.find_user(&key)? {
+                        names.push(user.username);
+                    }
+                }
+                Ok(names)
+            })
+            .await
+    }
+
+    /// Says something in a room (a message, or an action for `/me`).
+    pub(crate) async fn say(
+        &self,
+        user: &str,
+        room: &str,
+        text: &str,
+        client_id: Option<String>,
+        action: bool,
+    ) -> ChatResult<Event> {
+        self.check_text(text)?;
+        if client_id
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > 128)
+        {
+            return Err(ChatError::new(
+                ErrorCode::BadFrame,
+                "client_id has 1 to 128 bytes",
+            ));
+        }
+        self.check_rate(user)?;
+        let (name, addr) = self.open_room(user, room, false).await?;
+        let mentions = self.resolve_mentions(text).await?;
+        let change = Change::Say {
+            action,
+            text: text.to_owned(),
+            client_id,
+            mentions,
+        };
+        let applied = addr
+            .send(Apply {
+                actor: user.to_owned(),
+                change,
+            })
+            .await??;
+        let event = applied.event.ok_or_else(ChatError::internal)?;
+        if self.config().log_bodies {
+            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
+                "id" => %event.id, "size" => text.len(), "fresh" => applied.fresh, "text" => text);
+        } else {
+            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
+                "id" => %event.id, "size" => text.len(), "fresh" => applied.fresh);
+        }
+        Ok(event)
+    }
+
+    /// Posts a plain message (never a command): checked, rate-limited,
+    /// stored, fanned out, returned. `@bob` as the room is the direct
+    /// conversation with bob.
+    pub async fn post(
+        &self,
+        user: &str,
+        room: &str,
+        text: &str,
+        client_id: Option<String>,
+    ) -> ChatResult<Event> {
+        self.say(user, room, text, client_id, false).await
+    }
+
+    /// A page of a room's history, oldest first, before `before` (an event id).
+    pub async fn history(
+        &self,
+        user: &str,
+        room: &str,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> ChatResult<HistoryPage> {
+        let history = &self.config().history;
+        let limit = limit
+            .unwrap_or(history.page_default)
+            .clamp(1, history.page_max);
+        let before = before
+            .map(|b| {
+                b.parse::<EventId>().map_err(|_| {
+                    ChatError::new(ErrorCode::BadCursor, "`before` must be an event id")
+                })
+            })
+            .transpose()?;
+        let (name, _, _) = self.view(user, room).await?;
+        self.shared()
+            .store
+            .call("history", move |db| db.history(&name, before, limit))
+            .await
+    }
+
+    /// The rooms `user` may see, by name (private ones only to members and admins).
+    pub async fn rooms(&self, user: &str) -> ChatResult<Vec<RoomInfo>> {
+        let member = user.to_owned();
+        let (rooms, mine) = self
+            .shared()
+            .store
+            .call("rooms", move |db| {
+                Ok((db.rooms()?, db.member_rooms(&member)?))
+            })
+            .await?;
+        let admin = self.shared().is_admin(user);
+        Ok(rooms
+            .into_iter()
+            .filter(|r| {
+                let direct = r.name.starts_with('@');
+                mine.contains(&r.name) || (!direct && (!r.private || admin))
+            })
+            .map(|r| RoomInfo {
+                name: r.name,
+                topic: r.topic,
+                members: r.members,
+            })
+            .collect())
+    }
+
+    /// A room's members, with roles and presence.
+    pub async fn members(&self, user: &str, room: &str) -> ChatResult<(String, Vec<MemberInfo>)> {
+        let (name, _, view) = self.view(user, room).await?;
+        Ok((name, view.members))
+    }
+
+    /// The user's unread mentions (at most 200), now marked read.
+    pub async fn take_mentions(&self, user: &str) -> ChatResult<Vec<Event>> {
+        let name = user.to_owned();
+        self.shared()
+            .store
+            .call("mentions", move |db| db.take_unread_mentions(&name, 200))
+            .await
+    }
+}
+
+fn change_name(change: &Change) -> &'static str {
+    match change {
+        Change::Join => "join",
+        Change::Leave => "leave",
+        Change::Say { .. } => "say",
+        Change::Topic(_) => "topic",
+        Change::Kick(_) => "kick",
+        Change::Ban(_) => "ban",
+        Change::Unban(_) => "unban",
+        Change::Op(_) => "op",
+        Change::Deop(_) => "deop",
+        Change::Invite(_) => "invite",
+        Change::Private(_) => "private",
+        Change::ClearHistory => "clear_history",
+        Change::ClearContext => "clear",
+    }
+}

@@ -1,0 +1,282 @@
+//! A room: its settings, members and roles, the sessions present, and the
+//! one place where its events are ordered. Every change goes through the
+//! atomic [`Apply`] handler (`apply.rs`): check, store, fan out, answer —
+//! so every client sees the same order.
+
+mod apply;
+
+pub(crate) use apply::{Applied, Apply, Change};
+
+use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::event::Event;
+use crate::hub::{DeliverToUsers, Hub};
+use crate::outbox::Outbox;
+use crate::permissions::{Role, Standing};
+use crate::protocol::{MemberInfo, ServerFrame};
+use crate::shared::Shared;
+use crate::store::RoomSettings;
+use actix::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Identifies one connected session within an engine.
+pub type SessionId = u64;
+
+/// A session present in the room.
+struct Presence {
+    /// The session's user.
+    user: String,
+    /// Where its frames go.
+    outbox: Outbox,
+}
+
+/// Everything a room actor is started with, loaded from the store.
+pub(crate) struct RoomState {
+    /// Canonical name.
+    pub name: String,
+    /// Settings.
+    pub settings: RoomSettings,
+    /// Members and roles.
+    pub members: Vec<(String, String)>,
+    /// Banned users.
+    pub bans: Vec<String>,
+}
+
+/// One chat room.
+pub(crate) struct Room {
+    /// Canonical name (`@a+b` for a direct conversation).
+    name: String,
+    /// Topic, privacy, bot context start.
+    settings: RoomSettings,
+    /// Members and their roles, as stored.
+    members: HashMap<String, Role>,
+    /// Banned users.
+    bans: HashSet<String>,
+    /// Sessions in the room now.
+    present: HashMap<SessionId, Presence>,
+    /// The hub, for reaching users who are not present (direct messages,
+    /// mentions).
+    hub: Addr<Hub>,
+    /// Engine state.
+    shared: Arc<Shared>,
+}
+
+/// Whether a room name is a direct conversation.
+pub(crate) fn is_direct(name: &str) -> bool {
+    name.starts_with('@')
+}
+
+impl Room {
+    /// A room loaded from the store.
+    pub fn new(state: RoomState, hub: Addr<Hub>, shared: Arc<Shared>) -> Self {
+        Self {
+            name: state.name,
+            settings: state.settings,
+            members: state
+                .members
+                .into_iter()
+                .map(|(user, role)| (user, Role::parse(&role)))
+                .collect(),
+            bans: state.bans.into_iter().collect(),
+            present: HashMap::new(),
+            hub,
+            shared,
+        }
+    }
+
+    fn standing(&self, user: &str) -> Standing {
+        Standing {
+            role: self.members.get(user).copied(),
+            admin: self.shared.is_admin(user),
+        }
+    }
+
+    /// Whether `user` may read the room (public, a member, or an admin).
+    fn can_read(&self, user: &str) -> bool {
+        if is_direct(&self.name) {
+            return self.members.contains_key(user);
+        }
+        !self.settings.private || self.members.contains_key(user) || self.shared.is_admin(user)
+    }
+
+    /// Sends an event to every session present (serialized once, shared by
+    /// all); a direct conversation also reaches its members' other sessions.
+    fn fan_out(&mut self, event: &Event) {
+        let frame = ServerFrame::Event {
+            event: event.clone(),
+        }
+        .encode();
+        self.present.retain(|_, presence| {
+            presence.outbox.push(frame.clone()) || !presence.outbox.is_closed()
+        });
+        if is_direct(&self.name) {
+            self.hub.do_send(DeliverToUsers {
+                users: self.members.keys().cloned().collect(),
+                frame,
+                skip: self.present.keys().copied().collect(),
+            });
+        }
+    }
+
+    /// Tells mentioned users who may read the room, on every connection.
+    fn notify_mentions(&self, event: &Event) {
+        let readers: Vec<String> = event
+            .mentions
+            .iter()
+            .filter(|u| self.can_read(u) && **u != event.author)
+            .cloned()
+            .collect();
+        if readers.is_empty() {
+            return;
+        }
+        let frame = ServerFrame::Mention {
+            event: event.clone(),
+        }
+        .encode();
+        self.hub.do_send(DeliverToUsers {
+            users: readers,
+            frame,
+            skip: Vec::new(),
+        });
+    }
+
+    /// Lets an invited user know, on every connection.
+    fn notify_invite(&self, target: &str, event: &Event) {
+        self.hub.do_send(DeliverToUsers {
+            users: vec![target.to_owned()],
+            frame: ServerFrame::Event {
+                event: event.clone(),
+            }
+            .encode(),
+            skip: self
+                .present
+                .iter()
+                .filter(|(_, p)| p.user == target)
+                .map(|(id, _)| *id)
+                .collect(),
+        });
+    }
+
+    fn not_member(&self) -> ChatError {
+        ChatError::new(
+            ErrorCode::NotMember,
+            format!("you have not joined {:?}", self.name),
+        )
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+}
+
+/// A member's session enters the room: it gets the `joined` frame with the
+/// latest history, then every live event, with nothing lost in between.
+#[derive(Message)]
+#[rtype(result = "ChatResult<()>")]
+pub(crate) struct Enter {
+    /// The session.
+    pub session: SessionId,
+    /// Its user.
+    pub user: String,
+    /// Its outgoing queue.
+    pub outbox: Outbox,
+    /// The `ref` of the join request, echoed in `joined`.
+    pub reference: Option<String>,
+}
+
+impl Handler<Enter> for Room {
+    type Result = AtomicResponse<Self, ChatResult<()>>;
+
+    fn handle(&mut self, msg: Enter, _: &mut Context<Self>) -> Self::Result {
+        if !self.members.contains_key(&msg.user) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(self.not_member()))));
+        }
+        let store = self.shared.store.clone();
+        let room = self.name.clone();
+        let limit = self.shared.config.history.join_events;
+        let load = async move {
+            store
+                .call("history", move |db| db.history(&room, None, limit))
+                .await
+        };
+        AtomicResponse::new(Box::pin(load.into_actor(self).map(move |page, room, _| {
+            let page = page?;
+            let joined = ServerFrame::Joined {
+                reference: msg.reference,
+                room: room.name.clone(),
+                topic: room.settings.topic.clone(),
+                history: page.events,
+                more: page.more,
+            };
+            msg.outbox.push(joined.encode());
+            room.present.insert(
+                msg.session,
+                Presence {
+                    user: msg.user,
+                    outbox: msg.outbox,
+                },
+            );
+            Ok(())
+        })))
+    }
+}
+
+/// A session leaves the room (disconnect or leave).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Exit {
+    /// The session.
+    pub session: SessionId,
+}
+
+impl Handler<Exit> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Exit, _: &mut Context<Self>) {
+        self.present.remove(&msg.session);
+    }
+}
+
+/// What a user may know about the room: readable or not, members, topic.
+#[derive(Message)]
+#[rtype(result = "ChatResult<RoomView>")]
+pub(crate) struct View {
+    /// Who asks.
+    pub user: String,
+}
+
+/// The room as one user may see it.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomView {
+    /// Members with roles and presence, by name.
+    pub members: Vec<MemberInfo>,
+    /// Topic.
+    pub topic: Option<String>,
+}
+
+impl Handler<View> for Room {
+    type Result = MessageResult<View>;
+
+    fn handle(&mut self, msg: View, _: &mut Context<Self>) -> Self::Result {
+        if !self.can_read(&msg.user) {
+            return MessageResult(Err(ChatError::new(
+                ErrorCode::InviteOnly,
+                format!("{:?} is private", self.name),
+            )));
+        }
+        let mut members: Vec<MemberInfo> = self
+            .members
+            .iter()
+            .map(|(user, role)| MemberInfo {
+                user: user.clone(),
+                role: role.as_str().to_owned(),
+                online: self.present.values().any(|p| &p.user == user),
+            })
+            .collect();
+        members.sort_by_key(|m| m.user.to_lowercase());
+        MessageResult(Ok(RoomView {
+            members,
+            topic: self.settings.topic.clone(),
+        }))
+    }
+}
