@@ -1,0 +1,17 @@
+//! AI bots: deciding whether a message is addressed to a bot
+//! ([`address`]), and streaming replies from LLM servers ([`backend`]).
+//!
+//! Both parts are plain library code with no actor in them: the bot actor
+//! asks [`addressed_to`] about each message in a room, and calls
+//! [`LlmClient::stream`] to get the model's reply token by token.
+
+#![warn(missing_docs)]
+
+pub mod address;
+pub mod backend;
+
+pub use address::{addressed_to, Addressed, AddressedBy, BotNames};
+pub use backend::{
+    BackendError, BackendKind, ChatTurn, CompletionRequest, Delta, LlmClient, Role, TokenStream,
+    Usage,
+};
