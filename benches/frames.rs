@@ -16,6 +16,10 @@ fn sample_event(text: &str) -> Event {
         ts: id.millis(),
         text: text.into(),
         client_id: Some("c-123".into()),
+        target: None,
+        mentions: Vec::new(),
+        reply_to: None,
+        stopped: false,
     }
 }
 

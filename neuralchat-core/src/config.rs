@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Everything the engine needs to know, grouped as in `neuralchat.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// This node's identity.
@@ -21,6 +21,23 @@ pub struct EngineConfig {
     pub log_bodies: bool,
     /// Server admins (user names): every permission in every room.
     pub admins: Vec<String>,
+    /// AI bots (`[[bots]]`); by default one, Olga, on a local llama.cpp server.
+    pub bots: Vec<crate::bots::BotConfig>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            node: NodeConfig::default(),
+            accounts: AccountsConfig::default(),
+            limits: LimitsConfig::default(),
+            history: HistoryConfig::default(),
+            store: StoreConfig::default(),
+            log_bodies: false,
+            admins: Vec::new(),
+            bots: vec![crate::bots::BotConfig::olga()],
+        }
+    }
 }
 
 /// This node's identity.
@@ -164,6 +181,15 @@ impl EngineConfig {
         }
         if self.store.threads == 0 {
             return Err("store.threads must be above 0".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, bot) in self.bots.iter().enumerate() {
+            bot.validate(i)?;
+            for name in std::iter::once(&bot.name).chain(&bot.aliases) {
+                if !names.insert(crate::names::user_key(name)) {
+                    return Err(format!("bots[{i}]: the name {name:?} is used twice"));
+                }
+            }
         }
         Ok(())
     }

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     UnknownCommand,
     /// The command's arguments are wrong; the message shows its usage.
     BadArguments,
+    /// A bot has too many questions waiting (in the room, or from this user).
+    BotBusy,
+    /// The user spent today's token budget with a bot.
+    TokenBudgetSpent,
     /// The client could not keep up with its outgoing queue and was disconnected.
     SlowConsumer,
     /// The server is shutting down.
@@ -93,6 +97,8 @@ impl ErrorCode {
             Self::UnknownUser => "unknown_user",
             Self::UnknownCommand => "unknown_command",
             Self::BadArguments => "bad_arguments",
+            Self::BotBusy => "bot_busy",
+            Self::TokenBudgetSpent => "token_budget_spent",
             Self::SlowConsumer => "slow_consumer",
             Self::ShuttingDown => "shutting_down",
             Self::Internal => "internal",
@@ -107,7 +113,7 @@ impl ErrorCode {
             Self::UnknownRoom | Self::UnknownUser => 404,
             Self::UsernameTaken | Self::AlreadyAuthenticated => 409,
             Self::FrameTooLarge => 413,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::BotBusy | Self::TokenBudgetSpent => 429,
             Self::Internal => 500,
             Self::SlowConsumer | Self::ShuttingDown => 503,
             _ => 400,

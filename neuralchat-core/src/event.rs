@@ -178,6 +178,10 @@ pub struct Event {
     /// The event this one answers (a bot's reply names the question).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<EventId>,
+    /// A bot's reply that was cut short (`/stop`, or the backend failed):
+    /// `text` holds what was said until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 #[cfg(test)]

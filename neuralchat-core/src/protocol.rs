@@ -327,6 +327,22 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         data: Option<Value>,
     },
+    /// A bot's reply begins (or, for a client joining mid-reply, what it has
+    /// said so far): `event.text` is the text until now; `delta` frames with
+    /// the same `id` follow, then the final `event` frame.
+    ReplyStart {
+        /// The reply as it stands.
+        event: Event,
+    },
+    /// The next piece of a bot's reply.
+    Delta {
+        /// The room.
+        room: String,
+        /// The reply's event id.
+        id: String,
+        /// Text to append.
+        text: String,
+    },
     /// The user was mentioned in an event they may read.
     Mention {
         /// The event that mentions the user.

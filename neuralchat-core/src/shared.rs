@@ -57,6 +57,7 @@ impl Shared {
             target: None,
             mentions: Vec::new(),
             reply_to: None,
+            stopped: false,
         }
     }
 

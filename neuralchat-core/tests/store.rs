@@ -21,6 +21,7 @@ fn event(ids: &EventIdGen, room: &str, author: &str, text: &str, client_id: Opti
         target: None,
         mentions: Vec::new(),
         reply_to: None,
+        stopped: false,
     }
 }
 
@@ -144,6 +145,7 @@ fn exercise(db: &Db) {
     meta.mentions = vec!["bob".into()];
     meta.target = Some("bob".into());
     meta.reply_to = Some(all[0].id);
+    meta.stopped = true;
     db.append_event(&meta).unwrap();
     assert_eq!(
         db.history("general", None, 1).unwrap().events,
@@ -158,6 +160,13 @@ fn exercise(db: &Db) {
         vec![meta.clone()]
     );
     assert!(db.take_unread_mentions("bob", 10).unwrap().is_empty());
+
+    // Bot token usage adds up per bot, user and day.
+    assert_eq!(db.bot_usage("Olga", "bob", "2026-11-25").unwrap(), 0);
+    db.add_bot_usage("Olga", "bob", "2026-11-25", 30).unwrap();
+    db.add_bot_usage("Olga", "bob", "2026-11-25", 12).unwrap();
+    db.add_bot_usage("Olga", "bob", "2026-11-26", 5).unwrap();
+    assert_eq!(db.bot_usage("Olga", "bob", "2026-11-25").unwrap(), 42);
 
     // Deleting a room's history leaves other rooms alone.
     assert_eq!(db.delete_events("general").unwrap(), 26);

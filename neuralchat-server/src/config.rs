@@ -4,6 +4,7 @@
 use clap::Parser;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use neuralchat_core::bots::BotConfig;
 use neuralchat_core::config::{
     AccountsConfig, HistoryConfig, LimitsConfig, NodeConfig, StoreConfig,
 };
@@ -90,6 +91,8 @@ pub struct ServerConfig {
     pub store: StoreConfig,
     /// Server admins (user names): every permission in every room.
     pub admins: Vec<String>,
+    /// AI bots (`[[bots]]`).
+    pub bots: Vec<BotConfig>,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             history: HistoryConfig::default(),
             store: StoreConfig::default(),
             admins: Vec::new(),
+            bots: vec![BotConfig::olga()],
         }
     }
 }
@@ -111,7 +115,7 @@ impl Default for ServerConfig {
 /// Top-level keys the environment may set; other `NEURALCHAT_*` variables
 /// (the CLI's `NEURALCHAT_HOME`, `NEURALCHAT_PASSWORD`, ...) are not ours.
 const SECTIONS: &[&str] = &[
-    "bind", "database", "log", "node", "accounts", "limits", "history", "store", "admins",
+    "bind", "database", "log", "node", "accounts", "limits", "history", "store", "admins", "bots",
 ];
 
 fn ours(key: &str) -> bool {
@@ -177,6 +181,7 @@ impl ServerConfig {
             store: self.store.clone(),
             log_bodies: self.log.bodies,
             admins: self.admins.clone(),
+            bots: self.bots.clone(),
         }
     }
 }
@@ -192,6 +197,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error.
     fn layers_in_order_and_names_bad_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

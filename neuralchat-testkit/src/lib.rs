@@ -11,16 +11,22 @@
 pub mod bin;
 pub mod cli;
 pub mod http;
+pub mod llama;
+pub mod ollama;
 pub mod port;
 pub mod postgres;
+pub mod proxy;
 pub mod scenario;
 pub mod server;
 pub mod ws;
 
 pub use cli::{Cli, CliChild, CliOutput};
 pub use http::HttpClient;
+pub use llama::LlamaServer;
+pub use ollama::OllamaStandIn;
 pub use port::free_port;
 pub use postgres::PgFixture;
+pub use proxy::RecordingProxy;
 pub use server::{ServerOptions, ServerProcess};
 pub use ws::WsClient;
 

@@ -7,11 +7,17 @@
 
 #![warn(missing_docs)]
 
+mod actor;
 pub mod address;
 pub mod backend;
+pub mod config;
+pub mod context;
+mod reply;
 
+pub(crate) use actor::{Ask, Bot, StopReplies};
 pub use address::{addressed_to, Addressed, AddressedBy, BotNames};
 pub use backend::{
     BackendError, BackendKind, ChatTurn, CompletionRequest, Delta, LlmClient, Role, TokenStream,
     Usage,
 };
+pub use config::BotConfig;

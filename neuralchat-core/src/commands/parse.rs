@@ -50,6 +50,10 @@ pub enum Command {
     Invite(String),
     /// `/private on|off`
     Private(bool),
+    /// `/bots`
+    Bots,
+    /// `/stop`
+    Stop,
 }
 
 impl Command {
@@ -74,6 +78,8 @@ impl Command {
             Self::Deop(_) => "deop",
             Self::Invite(_) => "invite",
             Self::Private(_) => "private",
+            Self::Bots => "bots",
+            Self::Stop => "stop",
         }
     }
 }
@@ -175,6 +181,8 @@ pub fn parse(text: &str) -> ChatResult<Command> {
             _ => Err(usage(&name)),
         },
         "mentions" => none(Command::Mentions),
+        "bots" => none(Command::Bots),
+        "stop" => none(Command::Stop),
         "kick" => one_word(Command::Kick),
         "ban" => one_word(Command::Ban),
         "unban" => one_word(Command::Unban),
@@ -235,6 +243,8 @@ mod tests {
         );
         assert_eq!(parse("/private on").unwrap(), Command::Private(true));
         assert_eq!(parse("/private off").unwrap(), Command::Private(false));
+        assert_eq!(parse("/bots").unwrap(), Command::Bots);
+        assert_eq!(parse("/stop").unwrap(), Command::Stop);
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "deop", usage: "/deop USER", help: "make a moderator a plain member", needs: Needs::Owner },
     CommandSpec { name: "invite", usage: "/invite USER", help: "invite a user (needed to join a private room; moderator there)", needs: Needs::Member },
     CommandSpec { name: "private", usage: "/private on|off", help: "make the room invite-only, or public again", needs: Needs::Owner },
+    CommandSpec { name: "bots", usage: "/bots", help: "list the AI bots, their names and models", needs: Needs::Anyone },
+    CommandSpec { name: "stop", usage: "/stop", help: "stop the bots' reply in progress in this room", needs: Needs::Member },
 ];
 
 /// The command with this name (case-insensitive).

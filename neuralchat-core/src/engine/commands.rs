@@ -2,6 +2,7 @@
 //! (`//` sends a literal `/`); the same rules apply whatever the transport.
 
 use super::Engine;
+use crate::bots::StopReplies;
 use crate::commands::{help_text, parse, Command};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventKind};
@@ -230,6 +231,61 @@ impl Engine {
                     &name,
                     format!("the stored history of {name} was deleted"),
                 ))
+            }
+            Command::Bots => {
+                let bots: Vec<Value> = self
+                    .bots()
+                    .iter()
+                    .map(|b| {
+                        json!({"name": b.config.name, "aliases": b.config.aliases,
+                        "backend": b.config.backend.as_str(), "model": b.config.model})
+                    })
+                    .collect();
+                let lines: Vec<String> = self
+                    .bots()
+                    .iter()
+                    .map(|b| {
+                        let aliases = if b.config.aliases.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (also {})", b.config.aliases.join(", "))
+                        };
+                        format!(
+                            "{}{aliases}: model {} via {}",
+                            b.config.name,
+                            b.config.model,
+                            b.config.backend.as_str()
+                        )
+                    })
+                    .collect();
+                let text = if lines.is_empty() {
+                    "no bots here".to_owned()
+                } else {
+                    lines.join("\n")
+                };
+                let mut o = output("bots", room, text);
+                o.data = Some(json!({ "bots": bots }));
+                out(o)
+            }
+            Command::Stop => {
+                let (name, _, view) = self.view(user, room).await?;
+                if !view.members.iter().any(|m| m.user == user) {
+                    return Err(ChatError::new(ErrorCode::NotMember, "join the room first"));
+                }
+                let mut stopped = Vec::new();
+                for bot in self.bots() {
+                    if bot.addr.send(StopReplies { room: name.clone() }).await? {
+                        stopped.push(bot.config.name.clone());
+                    }
+                }
+                let text = if stopped.is_empty() {
+                    "no bot is replying here".to_owned()
+                } else {
+                    format!("stopped {}", stopped.join(", "))
+                };
+                let mut o = output("stop", &name, text);
+                o.data = Some(json!({ "stopped": stopped }));
+                out(o)
             }
             Command::Topic(Some(text)) => {
                 self.change(user, room, Change::Topic(Some(text)), "topic", "topic set")

@@ -9,6 +9,7 @@ pub use commands::{CommandOutput, Effect, Submitted};
 pub use rooms::JoinedRoom;
 
 use crate::accounts::{Accounts, LoginGrant};
+use crate::bots::{Bot, BotConfig, BotNames, LlmClient};
 use crate::config::EngineConfig;
 use crate::error::ChatResult;
 use crate::hub::Hub;
@@ -89,8 +90,46 @@ impl EngineBuilder {
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();
-        Ok(Engine { shared, hub })
+        let bots = start_bots(&shared, &hub)?;
+        Ok(Engine {
+            shared,
+            hub,
+            bots: Arc::new(bots),
+        })
     }
+}
+
+/// Starts one actor per configured bot.
+fn start_bots(shared: &Arc<Shared>, hub: &Addr<Hub>) -> Result<Vec<BotEntry>, EngineError> {
+    let mut bots = Vec::new();
+    for config in &shared.config.bots {
+        let timeout = Duration::from_secs(config.timeout_secs);
+        let mut client = LlmClient::new(config.backend, &config.url, timeout)
+            .map_err(|e| EngineError::Config(format!("bot {}: {e}", config.name)))?;
+        if let Some(key) = &config.api_key {
+            client = client.with_api_key(key.clone());
+        }
+        let names = BotNames::new(config.name.clone(), config.aliases.clone());
+        let addr = Bot::new(config.clone(), client, shared.clone(), hub.clone()).start();
+        info!(shared.log, "bot ready"; "bot" => &config.name, "backend" => config.backend.as_str(),
+            "model" => &config.model, "url" => &config.url);
+        bots.push(BotEntry {
+            names,
+            addr,
+            config: config.clone(),
+        });
+    }
+    Ok(bots)
+}
+
+/// A running bot.
+pub(crate) struct BotEntry {
+    /// The names it answers to.
+    pub names: BotNames,
+    /// Its actor.
+    pub addr: Addr<Bot>,
+    /// Its configuration.
+    pub config: BotConfig,
 }
 
 fn random_node_id() -> String {
@@ -105,6 +144,8 @@ pub struct Engine {
     shared: Arc<Shared>,
     /// The room directory.
     hub: Addr<Hub>,
+    /// The bots, in configuration order.
+    bots: Arc<Vec<BotEntry>>,
 }
 
 impl Engine {
@@ -157,6 +198,10 @@ impl Engine {
         }
     }
 
+    pub(crate) fn bots(&self) -> &[BotEntry] {
+        &self.bots
+    }
+
     pub(crate) fn hub(&self) -> &Addr<Hub> {
         &self.hub
     }
@@ -175,7 +220,20 @@ impl Engine {
 
     /// Creates an account.
     pub async fn register(&self, username: &str, password: &str) -> ChatResult<String> {
-        let result = self.shared.accounts.register(username, password).await;
+        let key = crate::names::user_key(username);
+        let reserved = self.bots.iter().any(|b| {
+            std::iter::once(&b.config.name)
+                .chain(&b.config.aliases)
+                .any(|n| crate::names::user_key(n) == key)
+        });
+        let result = if reserved {
+            Err(crate::error::ChatError::new(
+                crate::error::ErrorCode::InvalidUsername,
+                "that name belongs to a bot",
+            ))
+        } else {
+            self.shared.accounts.register(username, password).await
+        };
         match &result {
             Ok(user) => info!(self.audit(), "register"; "action" => "register", "user" => user),
             Err(e) => {

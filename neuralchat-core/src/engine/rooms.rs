@@ -2,6 +2,7 @@
 //! conversation), joining, leaving, talking, reading history, listing.
 
 use super::Engine;
+use crate::bots::{addressed_to, Ask, BotNames};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId};
 use crate::hub::{Creation, OpenRoom};
@@ -278,6 +279,9 @@ impl Engine {
             })
             .await??;
         let event = applied.event.ok_or_else(ChatError::internal)?;
+        if applied.fresh && !action {
+            self.ask_bots(&addr, &event);
+        }
         if self.config().log_bodies {
             info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
                 "id" => %event.id, "size" => text.len(), "fresh" => applied.fresh, "text" => text);
@@ -286,6 +290,21 @@ impl Engine {
                 "id" => %event.id, "size" => text.len(), "fresh" => applied.fresh);
         }
         Ok(event)
+    }
+
+    /// Hands a message to the bot it addresses, if any.
+    fn ask_bots(&self, room: &Addr<Room>, event: &Event) {
+        let names: Vec<BotNames> = self.bots().iter().map(|b| b.names.clone()).collect();
+        let Some(addressed) = addressed_to(&event.text, &names) else {
+            return;
+        };
+        let name = addressed.bot.name().to_owned();
+        if let Some(bot) = self.bots().iter().find(|b| b.names.name() == name) {
+            bot.addr.do_send(Ask {
+                room: room.clone(),
+                event: event.clone(),
+            });
+        }
     }
 
     /// Posts a plain message (never a command): checked, rate-limited,

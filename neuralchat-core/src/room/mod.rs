@@ -4,11 +4,13 @@
 //! so every client sees the same order.
 
 mod apply;
+mod reply;
 
 pub(crate) use apply::{Applied, Apply, Change};
+pub(crate) use reply::{ReplyDelta, ReplyFinish, ReplyStart};
 
 use crate::error::{ChatError, ChatResult, ErrorCode};
-use crate::event::Event;
+use crate::event::{Event, EventId};
 use crate::hub::{DeliverToUsers, Hub};
 use crate::outbox::Outbox;
 use crate::permissions::{Role, Standing};
@@ -54,6 +56,8 @@ pub(crate) struct Room {
     bans: HashSet<String>,
     /// Sessions in the room now.
     present: HashMap<SessionId, Presence>,
+    /// Bot replies being streamed, as said so far.
+    replying: HashMap<EventId, Event>,
     /// The hub, for reaching users who are not present (direct messages,
     /// mentions).
     hub: Addr<Hub>,
@@ -79,6 +83,7 @@ impl Room {
                 .collect(),
             bans: state.bans.into_iter().collect(),
             present: HashMap::new(),
+            replying: HashMap::new(),
             hub,
             shared,
         }
@@ -102,12 +107,8 @@ impl Room {
     /// Sends an event to every session present (serialized once, shared by
     /// all); a direct conversation also reaches its members' other sessions.
     fn fan_out(&mut self, event: &Event) {
-        let frame = ServerFrame::Event {
+        let frame = self.broadcast(&ServerFrame::Event {
             event: event.clone(),
-        }
-        .encode();
-        self.present.retain(|_, presence| {
-            presence.outbox.push(frame.clone()) || !presence.outbox.is_closed()
         });
         if is_direct(&self.name) {
             self.hub.do_send(DeliverToUsers {
@@ -116,6 +117,16 @@ impl Room {
                 skip: self.present.keys().copied().collect(),
             });
         }
+    }
+
+    /// Sends a frame to every session present, serialized once; returns the
+    /// bytes. Sessions too slow to take it are dropped (their outbox closes).
+    fn broadcast(&mut self, frame: &ServerFrame) -> bytestring::ByteString {
+        let frame = frame.encode();
+        self.present.retain(|_, presence| {
+            presence.outbox.push(frame.clone()) || !presence.outbox.is_closed()
+        });
+        frame
     }
 
     /// Tells mentioned users who may read the room, on every connection.
@@ -209,6 +220,14 @@ impl Handler<Enter> for Room {
                 more: page.more,
             };
             msg.outbox.push(joined.encode());
+            for reply in room.replying.values() {
+                msg.outbox.push(
+                    ServerFrame::ReplyStart {
+                        event: reply.clone(),
+                    }
+                    .encode(),
+                );
+            }
             room.present.insert(
                 msg.session,
                 Presence {

@@ -3,7 +3,7 @@
 
 use super::rows::{EventRow, MemberRow, RoomRow, TokenRow, UserRow};
 use super::schema::{
-    events, mentions, room_bans, room_invites, room_members, rooms, tokens, users,
+    bot_usage, events, mentions, room_bans, room_invites, room_members, rooms, tokens, users,
 };
 use super::StoreError;
 use crate::event::{Event, EventId};
@@ -613,5 +613,42 @@ impl Db {
             .collect::<Result<Vec<_>, _>>()?;
         events.reverse();
         Ok(events)
+    }
+
+    /// Adds tokens to what `user` spent with `bot` on `day` (UTC, YYYY-MM-DD).
+    pub fn add_bot_usage(
+        &self,
+        bot: &str,
+        user: &str,
+        day: &str,
+        tokens: i64,
+    ) -> Result<(), StoreError> {
+        use diesel::upsert::excluded;
+        with_conn!(self, conn => {
+            diesel::insert_into(bot_usage::table)
+                .values((
+                    bot_usage::bot.eq(bot),
+                    bot_usage::username.eq(user),
+                    bot_usage::day.eq(day),
+                    bot_usage::tokens.eq(tokens),
+                ))
+                .on_conflict((bot_usage::bot, bot_usage::username, bot_usage::day))
+                .do_update()
+                .set(bot_usage::tokens.eq(bot_usage::tokens + excluded(bot_usage::tokens)))
+                .execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Tokens `user` spent with `bot` on `day`.
+    pub fn bot_usage(&self, bot: &str, user: &str, day: &str) -> Result<i64, StoreError> {
+        Ok(with_conn!(self, conn => {
+            bot_usage::table
+                .find((bot, user, day))
+                .select(bot_usage::tokens)
+                .first::<i64>(conn)
+                .optional()?
+                .unwrap_or(0)
+        }))
     }
 }

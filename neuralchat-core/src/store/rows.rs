@@ -38,6 +38,8 @@ struct StoredMeta {
     mentions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reply_to: Option<crate::event::EventId>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    stopped: bool,
 }
 
 impl From<&Event> for EventRow {
@@ -51,13 +53,18 @@ impl From<&Event> for EventRow {
             ts: e.ts,
             body: e.text.clone(),
             client_id: e.client_id.clone(),
-            meta: if e.target.is_none() && e.mentions.is_empty() && e.reply_to.is_none() {
+            meta: if e.target.is_none()
+                && e.mentions.is_empty()
+                && e.reply_to.is_none()
+                && !e.stopped
+            {
                 None
             } else {
                 serde_json::to_string(&StoredMeta {
                     target: e.target.clone(),
                     mentions: e.mentions.clone(),
                     reply_to: e.reply_to,
+                    stopped: e.stopped,
                 })
                 .ok()
             },
@@ -90,6 +97,7 @@ impl TryFrom<EventRow> for Event {
             target: meta.target,
             mentions: meta.mentions,
             reply_to: meta.reply_to,
+            stopped: meta.stopped,
         })
     }
 }

@@ -79,7 +79,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bot_usage (bot, username, day) {
+        bot -> Text,
+        username -> Text,
+        day -> Text,
+        tokens -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    bot_usage,
     users,
     tokens,
     rooms,

@@ -1,0 +1,183 @@
+//! The bot actor: one per configured bot. In each room it answers questions
+//! one at a time, in order, from a bounded queue with a per-user limit;
+//! `/stop` cancels the reply in progress.
+
+use super::backend::LlmClient;
+use super::config::BotConfig;
+use super::reply::{self, Job};
+use crate::error::{ChatError, ErrorCode};
+use crate::event::Event;
+use crate::hub::{DeliverToUsers, Hub};
+use crate::protocol::ServerFrame;
+use crate::room::Room;
+use crate::shared::Shared;
+use actix::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// A question waiting for the bot.
+struct Question {
+    /// The room's actor.
+    room: Addr<Room>,
+    /// The message that asked.
+    event: Event,
+}
+
+/// One room's line of questions.
+#[derive(Default)]
+struct Line {
+    /// Waiting, oldest first.
+    waiting: VecDeque<Question>,
+    /// The question being answered: its asker and the switch that stops it.
+    running: Option<(String, oneshot::Sender<()>)>,
+}
+
+/// A bot persona backed by a model server.
+pub(crate) struct Bot {
+    /// Its configuration.
+    config: Arc<BotConfig>,
+    /// The model server client.
+    client: LlmClient,
+    /// Engine state.
+    shared: Arc<Shared>,
+    /// For telling a user their question was refused.
+    hub: Addr<Hub>,
+    /// Questions per room.
+    lines: HashMap<String, Line>,
+}
+
+impl Bot {
+    /// A bot over a client for its backend.
+    pub fn new(config: BotConfig, client: LlmClient, shared: Arc<Shared>, hub: Addr<Hub>) -> Self {
+        Self {
+            config: Arc::new(config),
+            client,
+            shared,
+            hub,
+            lines: HashMap::new(),
+        }
+    }
+
+    fn refuse(&self, user: &str, error: ChatError) {
+        self.hub.do_send(DeliverToUsers {
+            users: vec![user.to_owned()],
+            frame: ServerFrame::error(error, None).encode(),
+            skip: Vec::new(),
+        });
+    }
+
+    /// Starts the next question of a room's line if none is running.
+    fn pump(&mut self, room: &str, ctx: &mut Context<Self>) {
+        let Some(line) = self.lines.get_mut(room) else {
+            return;
+        };
+        if line.running.is_some() {
+            return;
+        }
+        let Some(question) = line.waiting.pop_front() else {
+            self.lines.remove(room);
+            return;
+        };
+        let (stop, stopped) = oneshot::channel();
+        line.running = Some((question.event.author.clone(), stop));
+        let job = Job {
+            config: self.config.clone(),
+            client: self.client.clone(),
+            shared: self.shared.clone(),
+            hub: self.hub.clone(),
+            room: question.room,
+            question: question.event,
+        };
+        let room = room.to_owned();
+        ctx.spawn(
+            reply::run(job, stopped)
+                .into_actor(self)
+                .map(move |_, bot, ctx| {
+                    if let Some(line) = bot.lines.get_mut(&room) {
+                        line.running = None;
+                    }
+                    bot.pump(&room, ctx);
+                }),
+        );
+    }
+}
+
+impl Actor for Bot {
+    type Context = Context<Self>;
+}
+
+/// A message addressed to the bot.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Ask {
+    /// The room's actor.
+    pub room: Addr<Room>,
+    /// The question (already stored and fanned out).
+    pub event: Event,
+}
+
+impl Handler<Ask> for Bot {
+    type Result = ();
+
+    fn handle(&mut self, msg: Ask, ctx: &mut Context<Self>) {
+        let (limit, per_user) = (self.config.queue_limit, self.config.per_user_queue);
+        let name = self.config.name.clone();
+        let asker = msg.event.author.clone();
+        let line = self.lines.entry(msg.event.room.clone()).or_default();
+        let running_mine = line.running.as_ref().is_some_and(|(u, _)| *u == asker);
+        let waiting_mine = line
+            .waiting
+            .iter()
+            .filter(|q| q.event.author == asker)
+            .count();
+        let refusal = if line.waiting.len() >= limit {
+            Some(format!(
+                "{name} has {limit} questions waiting here; ask again later"
+            ))
+        } else if waiting_mine + usize::from(running_mine) >= per_user {
+            Some(format!(
+                "{name} is still on your earlier questions; wait for them"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            self.refuse(&asker, ChatError::new(ErrorCode::BotBusy, message));
+            return;
+        }
+        let room = msg.event.room.clone();
+        line.waiting.push_back(Question {
+            room: msg.room,
+            event: msg.event,
+        });
+        self.pump(&room, ctx);
+    }
+}
+
+/// Cancels the reply in progress in a room; answers whether there was one.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub(crate) struct StopReplies {
+    /// The room.
+    pub room: String,
+}
+
+impl Handler<StopReplies> for Bot {
+    type Result = bool;
+
+    fn handle(&mut self, msg: StopReplies, _: &mut Context<Self>) -> bool {
+        let Some(line) = self.lines.get_mut(&msg.room) else {
+            return false;
+        };
+        match line.running.take() {
+            Some((asker, stop)) => {
+                let _ = stop.send(());
+                // Keep the slot taken until the reply task ends and pumps.
+                line.running = Some((asker, oneshot::channel().0));
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! One answer: read the room's context, stream the model's reply into the
+//! room piece by piece, store it, and account for it.
+
+use super::backend::{BackendError, CompletionRequest, LlmClient};
+use super::config::BotConfig;
+use super::context;
+use crate::error::{ChatError, ErrorCode};
+use crate::event::{Event, EventKind};
+use crate::hub::{DeliverToUsers, Hub};
+use crate::protocol::ServerFrame;
+use crate::room::{ReplyDelta, ReplyFinish, ReplyStart, Room};
+use crate::shared::Shared;
+use actix::Addr;
+use futures_util::StreamExt;
+use slog::{info, warn};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Everything one answer needs.
+pub(crate) struct Job {
+    /// The bot.
+    pub config: Arc<BotConfig>,
+    /// Its model server.
+    pub client: LlmClient,
+    /// Engine state.
+    pub shared: Arc<Shared>,
+    /// For refusals.
+    pub hub: Addr<Hub>,
+    /// The room's actor.
+    pub room: Addr<Room>,
+    /// The question.
+    pub question: Event,
+}
+
+/// How an answer ended, for the audit record.
+enum Ending {
+    /// The model finished.
+    Done,
+    /// `/stop`.
+    Stopped,
+    /// The backend failed.
+    Failed(BackendError),
+}
+
+fn today() -> String {
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
+/// Answers one question; returns when the reply is stored (or refused).
+pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
+    let Job {
+        config,
+        client,
+        shared,
+        hub,
+        room,
+        question,
+    } = job;
+    let bot = config.name.clone();
+    let asker = question.author.clone();
+    let day = today();
+
+    if let Some(budget) = config.daily_token_budget {
+        let (b, u, d) = (bot.clone(), asker.clone(), day.clone());
+        let spent = shared
+            .store
+            .call("bot_usage", move |db| db.bot_usage(&b, &u, &d))
+            .await
+            .unwrap_or(0);
+        if spent >= budget as i64 {
+            let error = ChatError::new(
+                ErrorCode::TokenBudgetSpent,
+                format!("you have used your {budget} tokens with {bot} for today; try again tomorrow (UTC)"),
+            );
+            hub.do_send(DeliverToUsers {
+                users: vec![asker.clone()],
+                frame: ServerFrame::error(error, None).encode(),
+                skip: Vec::new(),
+            });
+            info!(shared.audit, "bot budget spent"; "action" => "bot_refused", "bot" => &bot, "user" => &asker, "spent" => spent);
+            return;
+        }
+    }
+
+    let (room_name, limit) = (question.room.clone(), config.context_messages);
+    let events = shared
+        .store
+        .call("bot_context", move |db| {
+            let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
+            db.events_after(&room_name, from, limit)
+        })
+        .await
+        .unwrap_or_default();
+    let context = context::build(&config.system_prompt, &bot, &events, config.context_chars);
+    let request = CompletionRequest {
+        model: config.model.clone(),
+        messages: context.turns,
+        max_tokens: config.max_tokens,
+        temperature: config.temperature,
+    };
+
+    let mut reply = shared.new_event(
+        &question.room,
+        EventKind::Message,
+        &bot,
+        String::new(),
+        None,
+    );
+    reply.reply_to = Some(question.id);
+    room.do_send(ReplyStart {
+        event: reply.clone(),
+    });
+
+    let started = Instant::now();
+    let mut first_token_ms: Option<u128> = None;
+    let mut usage = None;
+    let ending = match client.stream(&request).await {
+        Err(e) => Ending::Failed(e),
+        Ok(mut stream) => loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => break Ending::Stopped,
+                next = stream.next() => match next {
+                    None => break Ending::Done,
+                    Some(Err(e)) => break Ending::Failed(e),
+                    Some(Ok(delta)) => {
+                        if delta.usage.is_some() {
+                            usage = delta.usage;
+                        }
+                        if !delta.text.is_empty() {
+                            first_token_ms.get_or_insert_with(|| started.elapsed().as_millis());
+                            reply.text.push_str(&delta.text);
+                            room.do_send(ReplyDelta { id: reply.id, text: delta.text });
+                        }
+                        if delta.done {
+                            break Ending::Done;
+                        }
+                    }
+                },
+            }
+            // Dropping the stream here aborts the HTTP request.
+        },
+    };
+    let outcome = match &ending {
+        Ending::Done => "done".to_owned(),
+        Ending::Stopped => {
+            reply.stopped = true;
+            "stopped".to_owned()
+        }
+        Ending::Failed(e) => {
+            let note = format!("{bot} is unavailable: {}", e.reason());
+            if reply.text.is_empty() {
+                reply.text = note;
+            } else {
+                reply.stopped = true;
+                reply.text.push_str(&format!("\n[{note}]"));
+            }
+            warn!(shared.log, "bot backend failed"; "bot" => &bot, "error" => %e);
+            format!("failed: {}", e.reason())
+        }
+    };
+    if reply.text.is_empty() {
+        reply.text = "…".into();
+    }
+    if let Err(e) = room
+        .send(ReplyFinish {
+            event: reply.clone(),
+        })
+        .await
+    {
+        warn!(shared.log, "bot reply not stored"; "bot" => &bot, "error" => %e);
+    }
+
+    let (prompt_tokens, completion_tokens) =
+        usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+    let spent = i64::from(prompt_tokens) + i64::from(completion_tokens);
+    if config.daily_token_budget.is_some() && spent > 0 {
+        let (b, u) = (bot.clone(), asker.clone());
+        let _ = shared
+            .store
+            .call("add_bot_usage", move |db| {
+                db.add_bot_usage(&b, &u, &day, spent)
+            })
+            .await;
+    }
+    let context_ids: Vec<String> = context.event_ids.iter().map(ToString::to_string).collect();
+    let base = slog::o!("action" => "bot_call", "bot" => bot, "backend" => client.kind().as_str(),
+        "model" => config.model.clone(), "room" => question.room.clone(), "user" => asker,
+        "question" => question.id.to_string(), "reply" => reply.id.to_string(),
+        "context" => context_ids.join(","), "prompt_tokens" => prompt_tokens,
+        "completion_tokens" => completion_tokens,
+        "first_token_ms" => first_token_ms.map(|v| v as u64),
+        "total_ms" => started.elapsed().as_millis() as u64, "outcome" => outcome);
+    let audit = shared.audit.new(base);
+    if shared.config.log_bodies {
+        info!(audit, "bot call"; "text" => &reply.text);
+    } else {
+        info!(audit, "bot call");
+    }
+}

@@ -1,0 +1,384 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! AI bots end to end: the real server, a real llama.cpp `llama-server`
+//! with the tiny test model (behind a recording proxy, so the tests see the
+//! context each call sent), and a named stand-in for Ollama's native API.
+
+use neuralchat_testkit::ollama::{STANDIN_TOKENS, STANDIN_WORDS};
+use neuralchat_testkit::{
+    LlamaServer, OllamaStandIn, RecordingProxy, ServerOptions, ServerProcess, WsClient,
+};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// Everything one test needs.
+struct Setup {
+    server: ServerProcess,
+    llama: LlamaServer,
+    proxy: RecordingProxy,
+    ollama: OllamaStandIn,
+    _dir: TempDir,
+}
+
+/// A server with three bots: Olga (short replies) and Longa (long replies,
+/// one question per user) on llama-server, Boris on the Ollama stand-in with
+/// a tiny daily budget.
+async fn setup() -> Setup {
+    let llama = LlamaServer::start().await.unwrap();
+    let proxy = RecordingProxy::start(llama.port()).await.unwrap();
+    let ollama = OllamaStandIn::start().await.unwrap();
+    let dir = TempDir::new().unwrap();
+    let config = format!(
+        r#"
+[[bots]]
+name = "Olga"
+aliases = ["Ольга"]
+backend = "openai"
+url = "{proxy}"
+model = "tiny-llama"
+system_prompt = "You are Olga."
+context_messages = 10
+max_tokens = 24
+timeout_secs = 10
+
+[[bots]]
+name = "Longa"
+backend = "openai"
+url = "{proxy}"
+model = "tiny-llama"
+system_prompt = "You talk a lot."
+max_tokens = 1500
+per_user_queue = 1
+timeout_secs = 10
+
+[[bots]]
+name = "Boris"
+backend = "ollama"
+url = "{ollama}"
+model = "standin"
+system_prompt = "You are Boris."
+daily_token_budget = 10
+"#,
+        proxy = proxy.url(),
+        ollama = ollama.url()
+    );
+    let path = dir.path().join("neuralchat.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = ServerProcess::start(
+        ServerOptions::new()
+            .relaxed_limits()
+            .arg("--config")
+            .arg(path.display().to_string()),
+    )
+    .await
+    .unwrap();
+    Setup {
+        server,
+        llama,
+        proxy,
+        ollama,
+        _dir: dir,
+    }
+}
+
+async fn user(setup: &Setup, name: &str) -> WsClient {
+    let mut c = WsClient::connect(&setup.server.ws_url()).await.unwrap();
+    c.set_deadline(Duration::from_secs(30));
+    c.register_and_login(name, "password1").await.unwrap();
+    c.join("general").await.unwrap();
+    c
+}
+
+/// Waits for the bot's reply to `question`: returns the deltas' text and the final event.
+async fn reply_to(c: &mut WsClient, question: &str) -> (String, Value) {
+    let start = c
+        .recv_until(|f| f["type"] == "reply_start" && f["event"]["reply_to"] == question)
+        .await
+        .unwrap();
+    let id = start["event"]["id"].as_str().unwrap().to_owned();
+    let mut streamed = String::new();
+    loop {
+        let frame = c
+            .recv_until(|f| {
+                (f["type"] == "delta" && f["id"] == id.as_str())
+                    || (f["type"] == "event" && f["event"]["id"] == id.as_str())
+            })
+            .await
+            .unwrap();
+        if frame["type"] == "event" {
+            return (streamed, frame["event"].clone());
+        }
+        streamed.push_str(frame["text"].as_str().unwrap());
+    }
+}
+
+async fn ask(c: &mut WsClient, text: &str) -> String {
+    let ack = c.send_message("general", text, None).await.unwrap();
+    ack["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_question_gets_a_streamed_stored_reply_seen_by_everyone() {
+    let setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+    let mut bob = user(&setup, "bob").await;
+
+    let question = ask(&mut alice, "Olga, tell me a joke").await;
+    let (streamed, reply) = reply_to(&mut alice, &question).await;
+    assert_eq!(reply["author"], "Olga");
+    assert_eq!(reply["kind"], "message");
+    assert!(!streamed.is_empty(), "tokens arrived as deltas");
+    assert_eq!(
+        reply["text"],
+        streamed.as_str(),
+        "the stored text is what was streamed"
+    );
+    assert!(reply.get("stopped").is_none());
+    let (bob_streamed, bob_reply) = reply_to(&mut bob, &question).await;
+    assert_eq!(
+        (bob_streamed, bob_reply["id"].clone()),
+        (streamed.clone(), reply["id"].clone())
+    );
+
+    let history = alice
+        .request(json!({"type":"history","room":"general","limit":5}))
+        .await
+        .unwrap();
+    let last = history["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            last["id"].clone(),
+            last["text"].clone(),
+            last["reply_to"].clone()
+        ),
+        (reply["id"].clone(), json!(streamed), json!(question))
+    );
+
+    // What the model was sent: the system prompt, then the question, named.
+    let body = setup.proxy.request_bodies().pop().unwrap();
+    assert_eq!(body["model"], "tiny-llama");
+    assert_eq!(body["stream"], true);
+    assert_eq!(
+        body["messages"][0],
+        json!({"role":"system","content":"You are Olga."})
+    );
+    assert_eq!(
+        body["messages"].as_array().unwrap().last().unwrap()["content"],
+        "alice: Olga, tell me a joke"
+    );
+
+    let bots = alice
+        .request(json!({"type":"send","room":"general","text":"/bots"}))
+        .await
+        .unwrap();
+    let names: Vec<&str> = bots["data"]["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Olga", "Longa", "Boris"]);
+    assert!(bots["text"]
+        .as_str()
+        .unwrap()
+        .contains("Olga (also Ольга): model tiny-llama via openai"));
+}
+
+#[tokio::test]
+async fn aliases_and_mentions_trigger_other_words_do_not() {
+    let setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+
+    for text in [
+        "Volga is a long river",
+        "Olgaaa!",
+        "Вольга пришла",
+        "write to me@olga.org",
+    ] {
+        ask(&mut alice, text).await;
+    }
+    let cyrillic = ask(&mut alice, "ОЛЬГА, расскажи шутку").await;
+    let (_, reply) = reply_to(&mut alice, &cyrillic).await;
+    assert_eq!(reply["author"], "Olga");
+    let mention = ask(&mut alice, "what do you think, @olga?").await;
+    let (_, reply) = reply_to(&mut alice, &mention).await;
+    assert_eq!(reply["reply_to"], mention.as_str());
+    // Only the two addressed messages reached the model.
+    assert_eq!(setup.proxy.request_bodies().len(), 2);
+    let texts: Vec<String> = setup
+        .proxy
+        .request_bodies()
+        .iter()
+        .map(|b| {
+            b["messages"].as_array().unwrap().last().unwrap()["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "alice: ОЛЬГА, расскажи шутку",
+            "alice: what do you think, @olga?"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stop_cancels_the_reply_and_keeps_the_partial_text() {
+    let setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+
+    let question = ask(&mut alice, "Longa, tell me everything").await;
+    let first = alice.recv_until(|f| f["type"] == "delta").await.unwrap();
+    // Someone joining mid-reply gets what was said so far.
+    let mut bob = user(&setup, "bob").await;
+    let so_far = bob
+        .recv_until(|f| f["type"] == "reply_start")
+        .await
+        .unwrap();
+    assert_eq!(so_far["event"]["id"], first["id"]);
+    assert!(so_far["event"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(first["text"].as_str().unwrap()));
+    let stop = alice
+        .request(json!({"type":"send","room":"general","text":"/stop"}))
+        .await
+        .unwrap();
+    assert_eq!(stop["data"]["stopped"], json!(["Longa"]));
+    let (rest, reply) = reply_to_after_start(&mut alice, &question).await;
+    let streamed = format!("{}{rest}", first["text"].as_str().unwrap());
+    assert_eq!(reply["stopped"], true);
+    assert!(reply["text"].as_str().unwrap().starts_with(&streamed));
+    let usage_words = reply["text"].as_str().unwrap().split_whitespace().count();
+    assert!(usage_words < 1500, "stopped long before max_tokens");
+    // Nothing is running any more.
+    let again = alice
+        .request(json!({"type":"send","room":"general","text":"/stop"}))
+        .await
+        .unwrap();
+    assert_eq!(again["text"], "no bot is replying here");
+}
+
+/// Like `reply_to`, for a reply whose start frame was already consumed.
+async fn reply_to_after_start(c: &mut WsClient, question: &str) -> (String, Value) {
+    let mut streamed = String::new();
+    for frame in c.take_backlog() {
+        if frame["type"] == "delta" {
+            streamed.push_str(frame["text"].as_str().unwrap());
+        }
+        if frame["type"] == "event" && frame["event"]["reply_to"] == question {
+            return (streamed, frame["event"].clone());
+        }
+    }
+    let event = c.recv_event(|e| e["reply_to"] == question).await.unwrap();
+    (streamed, event)
+}
+
+#[tokio::test]
+async fn clear_starts_a_fresh_context() {
+    let setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+
+    let first = ask(&mut alice, "Olga, remember the word apple").await;
+    reply_to(&mut alice, &first).await;
+    let second = ask(&mut alice, "Olga, which word?").await;
+    reply_to(&mut alice, &second).await;
+    let sent = setup.proxy.request_bodies();
+    let contents: Vec<&str> = sent[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert!(
+        contents.contains(&"alice: Olga, remember the word apple"),
+        "{contents:?}"
+    );
+    assert_eq!(
+        sent[1]["messages"][2]["role"], "assistant",
+        "the bot's own reply is an assistant turn"
+    );
+
+    let clear = alice
+        .request(json!({"type":"send","room":"general","text":"/clear"}))
+        .await
+        .unwrap();
+    assert_eq!(clear["command"], "clear");
+    let third = ask(&mut alice, "Olga, which word now?").await;
+    reply_to(&mut alice, &third).await;
+    let last = setup.proxy.request_bodies().pop().unwrap();
+    assert_eq!(
+        last["messages"],
+        json!([{"role":"system","content":"You are Olga."},{"role":"user","content":"alice: Olga, which word now?"}])
+    );
+}
+
+#[tokio::test]
+async fn a_dead_backend_gives_an_error_and_a_restarted_one_works() {
+    let mut setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+
+    let port = setup.llama.port();
+    setup.llama.kill().await.unwrap();
+    let question = ask(&mut alice, "Olga, are you there?").await;
+    let (_, reply) = reply_to(&mut alice, &question).await;
+    assert_eq!(reply["text"], "Olga is unavailable: cannot connect");
+    assert!(setup.server.log_text().contains("bot backend failed"));
+
+    setup.llama = LlamaServer::start_on(port).await.unwrap();
+    let again = ask(&mut alice, "Olga, and now?").await;
+    let (streamed, reply) = reply_to(&mut alice, &again).await;
+    assert_eq!(reply["text"], streamed.as_str());
+    assert!(!streamed.is_empty());
+    alice.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn ollama_backend_budget_and_queue_limits() {
+    let setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+
+    // Boris runs on the Ollama stand-in; its reply is the stand-in's words.
+    let question = ask(&mut alice, "Boris, hello").await;
+    let (streamed, reply) = reply_to(&mut alice, &question).await;
+    assert_eq!(streamed, STANDIN_WORDS.concat());
+    assert_eq!(reply["author"], "Boris");
+    assert_eq!(setup.ollama.requests(), 1);
+    assert!(
+        STANDIN_TOKENS.0 + STANDIN_TOKENS.1 >= 10,
+        "one call spends the budget"
+    );
+    // The daily budget (10 tokens) is spent: the next question is refused.
+    ask(&mut alice, "Boris, again").await;
+    let refused = alice.recv_until(|f| f["type"] == "error").await.unwrap();
+    assert_eq!(refused["code"], "token_budget_spent");
+    assert_eq!(setup.ollama.requests(), 1);
+
+    // Longa takes one question per user at a time.
+    let first = ask(&mut alice, "Longa, go on").await;
+    ask(&mut alice, "Longa, and another").await;
+    let busy = alice.recv_until(|f| f["type"] == "error").await.unwrap();
+    assert_eq!(busy["code"], "bot_busy");
+    alice
+        .request(json!({"type":"send","room":"general","text":"/stop"}))
+        .await
+        .unwrap();
+    let done = alice
+        .recv_event(|e| e["reply_to"] == first.as_str())
+        .await
+        .unwrap();
+    assert_eq!(done["stopped"], true);
+
+    // The bots' calls are audited, without text.
+    let log = setup.server.log_text();
+    assert!(log.contains("bot call"), "{log}");
+    assert!(log.contains("completion_tokens"));
+}
