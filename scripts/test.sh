@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh test
+# A real llama.cpp server and a tiny LLaMA model for the AI-bot tests: built
+# once (about 5 minutes on 2 cores) and cached in ~/.cache/neuralchat/llama.
+llama_env=$(scripts/llama/setup.sh | tail -n 1)
+eval "$llama_env"
+export LLAMA_SERVER LLAMA_MODEL
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
