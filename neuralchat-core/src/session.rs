@@ -178,15 +178,17 @@ impl Session {
             }
             ClientFrame::Join { room } => Box::pin(async move {
                 let user = user?;
-                let (name, addr) = engine.join_membership(&user, &room).await?;
-                addr.send(Enter {
-                    session,
-                    user,
-                    outbox,
-                    reference,
-                })
-                .await??;
-                Ok((None, Change::Entered { room: name, addr }))
+                let joined = engine.join_membership(&user, &room).await?;
+                enter(
+                    joined,
+                    Enter {
+                        session,
+                        user,
+                        outbox,
+                        reference,
+                    },
+                )
+                .await
             }),
             ClientFrame::Leave { room } => Box::pin(async move {
                 let room = engine.leave(&user?, &room).await?;
@@ -219,15 +221,17 @@ impl Session {
                 let change = match output.effect {
                     // `/join` is answered by the room's `joined` frame.
                     Some(Effect::Enter(name)) => {
-                        let (name, addr) = engine.open_room(&user, &name, false).await?;
-                        addr.send(Enter {
-                            session,
-                            user,
-                            outbox,
-                            reference,
-                        })
-                        .await??;
-                        return Ok((None, Change::Entered { room: name, addr }));
+                        let joined = engine.open_room(&user, &name, false).await?;
+                        return enter(
+                            joined,
+                            Enter {
+                                session,
+                                user,
+                                outbox,
+                                reference,
+                            },
+                        )
+                        .await;
                     }
                     Some(Effect::Leave(room)) => Change::Left { room },
                     Some(Effect::Clear(_)) | None => Change::None,
@@ -320,6 +324,15 @@ impl Session {
             addr.do_send(Exit { session: self.id });
         }
     }
+}
+
+/// Enters a room the user is a member of; the room answers with `joined`.
+async fn enter(
+    (room, addr): (String, Addr<Room>),
+    entry: Enter,
+) -> ChatResult<(Option<ServerFrame>, Change)> {
+    addr.send(entry).await??;
+    Ok((None, Change::Entered { room, addr }))
 }
 
 fn already_authenticated() -> ChatError {

@@ -7,7 +7,7 @@ use crate::rate::TokenBucket;
 use crate::store::Store;
 use slog::Logger;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
 /// What every actor of one engine needs; held in an `Arc`.
@@ -30,8 +30,8 @@ pub(crate) struct Shared {
     pub user_rates: Mutex<HashMap<String, TokenBucket>>,
     /// Next session id.
     pub next_session: AtomicU64,
-    /// Set once shutdown has begun.
-    pub shutting_down: AtomicBool,
+    /// Becomes true once shutdown has begun; transports watch it.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {

@@ -52,15 +52,42 @@ async fn main() -> anyhow::Result<()> {
             .configure(|cfg| rest::routes(cfg, max_body))
     })
     .shutdown_timeout(10)
+    .disable_signals()
     .bind(&config.bind)
     .with_context(|| format!("cannot listen on {}", config.bind))?;
     for addr in server.addrs() {
         info!(log, "listening"; "addr" => %addr, "node" => engine.node_id());
     }
-    server.run().await.context("server failed")?;
-    info!(log, "shutting down");
+    let server = server.run();
+    let handle = server.handle();
+    let (stopper, stop_log) = (engine.clone(), log.clone());
+    actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        info!(stop_log, "shutting down"; "signal" => signal);
+        // Close WebSocket sessions first, so the graceful stop need not wait
+        // for long-lived connections; then finish requests in flight.
+        stopper.begin_shutdown();
+        handle.stop(true).await;
+    });
+    server.await.context("server failed")?;
     engine.shutdown().await;
     Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM; returns its name.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, the server runs until killed.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// A database URL without its password, for messages.

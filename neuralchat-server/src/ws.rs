@@ -37,7 +37,7 @@ pub async fn endpoint(
         .aggregate_continuations()
         .max_continuation_size(ws_limit);
     let log = engine.logger().new(slog::o!("transport" => "websocket"));
-    actix_web::rt::spawn(bridge(link, socket, stream, max, log));
+    actix_web::rt::spawn(bridge(link, socket, stream, max, engine.closing(), log));
     Ok(response)
 }
 
@@ -46,6 +46,7 @@ async fn bridge(
     mut socket: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
     max_frame_bytes: usize,
+    mut closing: tokio::sync::watch::Receiver<bool>,
     log: Logger,
 ) {
     let SessionLink {
@@ -61,6 +62,11 @@ async fn bridge(
                 Some(frame) => if socket.text(frame).await.is_err() { break None },
                 None => break None,
             },
+            _ = closing.wait_for(|closing| *closing) => {
+                let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
+                let _ = socket.text(ServerFrame::error(error, None).encode()).await;
+                break Some(CloseReason { code: CloseCode::Restart, description: Some("shutting_down".into()) });
+            }
             reason = &mut closed => {
                 let Ok(reason) = reason else { break None };
                 warn!(log, "closing session"; "code" => %reason.code, "reason" => &reason.message);

@@ -21,7 +21,7 @@ use crate::store::{Db, Store, StoreError};
 use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -86,7 +86,7 @@ impl EngineBuilder {
             log,
             user_rates: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
-            shutting_down: AtomicBool::new(false),
+            shutting_down: tokio::sync::watch::channel(false).0,
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();
@@ -94,6 +94,7 @@ impl EngineBuilder {
         Ok(Engine {
             shared,
             hub,
+            bot_names: Arc::new(bots.iter().map(|b| b.names.clone()).collect()),
             bots: Arc::new(bots),
         })
     }
@@ -146,6 +147,8 @@ pub struct Engine {
     hub: Addr<Hub>,
     /// The bots, in configuration order.
     bots: Arc<Vec<BotEntry>>,
+    /// The bots' names, in the same order (what addressing matches against).
+    bot_names: Arc<Vec<BotNames>>,
 }
 
 impl Engine {
@@ -202,6 +205,10 @@ impl Engine {
         &self.bots
     }
 
+    pub(crate) fn bot_names(&self) -> &[BotNames] {
+        &self.bot_names
+    }
+
     pub(crate) fn hub(&self) -> &Addr<Hub> {
         &self.hub
     }
@@ -215,7 +222,7 @@ impl Engine {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shared.shutting_down.load(Ordering::SeqCst)
+        *self.shared.shutting_down.borrow()
     }
 
     /// Creates an account.
@@ -276,9 +283,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts shutting down: new frames are refused with `shutting_down`,
+    /// and transports watching [`Engine::closing`] close their connections.
+    pub fn begin_shutdown(&self) {
+        self.shared.shutting_down.send_replace(true);
+    }
+
+    /// Becomes true when shutdown begins; transports close their
+    /// connections then.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.shutting_down.subscribe()
+    }
+
     /// Stops taking work and waits (up to 10 s) for database writes in flight.
     pub async fn shutdown(&self) {
-        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        self.begin_shutdown();
         let drained = self.shared.store.drain(Duration::from_secs(10)).await;
         info!(self.shared.log, "engine stopped"; "writes_drained" => drained);
     }

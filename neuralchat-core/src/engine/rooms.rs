@@ -2,7 +2,7 @@
 //! conversation), joining, leaving, talking, reading history, listing.
 
 use super::Engine;
-use crate::bots::{addressed_to, Ask, BotNames};
+use crate::bots::{addressed_to, Ask};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId};
 use crate::hub::{Creation, OpenRoom};
@@ -294,11 +294,10 @@ impl Engine {
 
     /// Hands a message to the bot it addresses, if any.
     fn ask_bots(&self, room: &Addr<Room>, event: &Event) {
-        let names: Vec<BotNames> = self.bots().iter().map(|b| b.names.clone()).collect();
-        let Some(addressed) = addressed_to(&event.text, &names) else {
+        let Some(addressed) = addressed_to(&event.text, self.bot_names()) else {
             return;
         };
-        let name = addressed.bot.name().to_owned();
+        let name = addressed.bot.name();
         if let Some(bot) = self.bots().iter().find(|b| b.names.name() == name) {
             bot.addr.do_send(Ask {
                 room: room.clone(),

@@ -35,8 +35,12 @@ impl LlmClient {
     /// `/v1` works too). Fails with [`BackendError::Config`] on a URL that
     /// is not http(s) or a zero timeout.
     pub fn new(kind: BackendKind, url: &str, timeout: Duration) -> Result<Self, BackendError> {
+        // No idle connections kept: a reply ends by closing its connection
+        // anyway, and a pooled connection the server has since closed would
+        // fail the next question ("connection closed before message completed").
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| BackendError::Config(describe(&e)))?;
         Self::with_http_client(kind, url, timeout, http)
