@@ -1,0 +1,210 @@
+//! The transport: a connection that carries protocol frames as JSON text,
+//! either over a WebSocket or straight into an in-process engine. Everything
+//! above this file is written once against [`FrameConn`].
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use neuralchat_core::{Disconnect, Engine, EngineConfig, Inbound, SessionLink};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a graceful close may take before the connection is just dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// A frame connection: send client frames, receive server frames, as JSON text.
+pub enum FrameConn {
+    /// A WebSocket to a server.
+    Ws(Box<WsConn>),
+    /// A session of an engine running in this process.
+    Embedded(Box<EmbeddedConn>),
+}
+
+impl FrameConn {
+    /// Sends one client frame.
+    pub async fn send(&mut self, text: String) -> Result<()> {
+        match self {
+            Self::Ws(conn) => conn.send(text).await,
+            Self::Embedded(conn) => conn.send(text).await,
+        }
+    }
+
+    /// The next server frame; `None` once the connection has ended (see
+    /// [`FrameConn::close_reason`]). Cancel-safe: no frame is lost when the
+    /// future is dropped before it completes.
+    pub async fn recv(&mut self) -> Option<String> {
+        match self {
+            Self::Ws(conn) => conn.recv().await,
+            Self::Embedded(conn) => conn.recv().await,
+        }
+    }
+
+    /// What this connection is connected to, for messages.
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Self::Ws(conn) => &conn.url,
+            Self::Embedded(conn) => &conn.database,
+        }
+    }
+
+    /// Why the connection ended, when it did and the reason is known.
+    pub fn close_reason(&self) -> Option<&str> {
+        match self {
+            Self::Ws(conn) => conn.close_reason.as_deref(),
+            Self::Embedded(conn) => conn.close_reason.as_deref(),
+        }
+    }
+
+    /// Closes the connection; for an embedded engine, shuts the engine down.
+    pub async fn close(self) {
+        match self {
+            Self::Ws(conn) => conn.close().await,
+            Self::Embedded(conn) => conn.close().await,
+        }
+    }
+}
+
+/// A WebSocket connection to a server.
+pub struct WsConn {
+    url: String,
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    close_reason: Option<String>,
+}
+
+impl WsConn {
+    /// Opens a WebSocket to `url` (already normalised).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (stream, _response) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(Self {
+            url: url.to_string(),
+            stream,
+            close_reason: None,
+        })
+    }
+
+    async fn send(&mut self, text: String) -> Result<()> {
+        self.stream
+            .send(Message::text(text))
+            .await
+            .with_context(|| format!("sending to {}", self.url))
+    }
+
+    async fn recv(&mut self) -> Option<String> {
+        if self.close_reason.is_some() {
+            return None;
+        }
+        loop {
+            match self.stream.next().await {
+                Some(Ok(Message::Text(text))) => return Some(text.as_str().to_string()),
+                Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => return Some(text),
+                    Err(_) => continue,
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    self.close_reason = Some(match frame {
+                        Some(frame) if !frame.reason.is_empty() => format!(
+                            "closed by the server ({}: {})",
+                            u16::from(frame.code),
+                            frame.reason.as_str()
+                        ),
+                        Some(frame) => {
+                            format!("closed by the server ({})", u16::from(frame.code))
+                        }
+                        None => "closed by the server".to_string(),
+                    });
+                    return None;
+                }
+                // Pings are answered by tungstenite itself.
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    self.close_reason = Some(e.to_string());
+                    return None;
+                }
+                None => {
+                    self.close_reason = Some("the connection ended".to_string());
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        // A failed or slow close changes nothing for the user: the command is done.
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.stream.close(None)).await;
+    }
+}
+
+/// A session of a [`neuralchat_core::Engine`] running in this process.
+pub struct EmbeddedConn {
+    database: String,
+    engine: Engine,
+    link: SessionLink,
+    /// Whether `link.closed` has fired (a oneshot must not be polled again).
+    closed_fired: bool,
+    close_reason: Option<String>,
+}
+
+impl EmbeddedConn {
+    /// Starts an engine on `database` (a SQLite path or a database URL) and
+    /// opens one session on it.
+    pub async fn start(database: &str) -> Result<Self> {
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let engine = Engine::builder(EngineConfig::default())
+            .database(database)
+            .logger(logger)
+            .build()
+            .await
+            .map_err(|e| anyhow!("starting the embedded engine on {database}: {e}"))?;
+        let link = engine.connect("embedded", "cli".into());
+        Ok(Self {
+            database: format!("embedded:{database}"),
+            engine,
+            link,
+            closed_fired: false,
+            close_reason: None,
+        })
+    }
+
+    async fn send(&mut self, text: String) -> Result<()> {
+        self.link
+            .session
+            .send(Inbound(text))
+            .await
+            .map_err(|e| anyhow!("the embedded session is gone: {e}"))?;
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> Option<String> {
+        if self.closed_fired {
+            // The engine closed the session: hand out what it queued before that.
+            return self.link.frames.try_recv().ok().map(|f| f.to_string());
+        }
+        tokio::select! {
+            biased;
+            frame = self.link.frames.recv() => {
+                if frame.is_none() && self.close_reason.is_none() {
+                    self.close_reason = Some("the engine ended the session".to_string());
+                }
+                frame.map(|f| f.to_string())
+            }
+            reason = &mut self.link.closed => {
+                self.closed_fired = true;
+                self.close_reason = Some(match reason {
+                    Ok(reason) => format!("closed by the engine ({}: {})", reason.code, reason.message),
+                    Err(_) => "the engine ended the session".to_string(),
+                });
+                self.link.frames.try_recv().ok().map(|f| f.to_string())
+            }
+        }
+    }
+
+    async fn close(self) {
+        let Self { engine, link, .. } = self;
+        link.session.do_send(Disconnect);
+        drop(link);
+        engine.shutdown().await;
+    }
+}
