@@ -131,6 +131,27 @@ async fn two_users_through_the_cli() {
     sorted.sort();
     assert_eq!(ids, sorted, "history is not oldest first: {out}");
 
+    // A mention, a command and a direct message through the CLI.
+    ok(&alice, &url, &["send", "general", "lunch, @Bob?"], None).await;
+    let out = ok(&bob, &url, &["mentions", "--json"], None).await;
+    let mentions: Vec<Value> = out.lines().into_iter().map(parse_event).collect();
+    assert_eq!(mentions.len(), 1, "{out}");
+    assert_eq!(
+        (&mentions[0]["text"], &mentions[0]["mentions"]),
+        (&json!("lunch, @Bob?"), &json!(["bob"]))
+    );
+    let out = ok(&bob, &url, &["mentions", "--json"], None).await;
+    assert!(out.lines().is_empty(), "mentions are read once: {out}");
+    let out = ok(&bob, &url, &["send", "general", "/who"], None).await;
+    assert!(out.stdout.contains("alice (owner"), "{out}");
+    ok(&bob, &url, &["send", "@alice", "yes!"], None).await;
+    let out = ok(&alice, &url, &["history", "@bob", "--json"], None).await;
+    let dm = parse_event(out.lines().last().unwrap());
+    assert_eq!(
+        (&dm["room"], &dm["text"]),
+        (&json!("@alice+bob"), &json!("yes!"))
+    );
+
     // Failover: a dead server first, then the real one.
     let dead = format!("ws://127.0.0.1:{}/ws", free_port());
     let out = alice

@@ -97,6 +97,8 @@ pub enum Command {
     },
     /// List the rooms.
     Rooms,
+    /// List your unread mentions (they are marked read).
+    Mentions,
     /// List a room's members.
     Who {
         /// The room.

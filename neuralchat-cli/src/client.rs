@@ -135,7 +135,7 @@ impl Client {
             if let Err(e) = self.conn.send(text).await {
                 return Err(self.closed_error(Some(&format!("{e:#}"))).into());
             }
-            match self.answer(&reference, deadline, frame_type(frame)).await {
+            match self.answer(&reference, deadline, frame.type_name()).await {
                 Err(e)
                     if server_code(&e) == Some("rate_limited")
                         && Instant::now() + backoff < deadline =>
@@ -346,23 +346,6 @@ fn encode(frame: &ClientFrame, reference: &str) -> Result<String> {
         object.insert("ref".into(), Value::String(reference.to_string()));
     }
     Ok(value.to_string())
-}
-
-/// The `type` name of a client frame, for messages.
-fn frame_type(frame: &ClientFrame) -> &'static str {
-    match frame {
-        ClientFrame::Register { .. } => "register",
-        ClientFrame::Login { .. } => "login",
-        ClientFrame::Auth { .. } => "auth",
-        ClientFrame::Logout {} => "logout",
-        ClientFrame::Join { .. } => "join",
-        ClientFrame::Leave { .. } => "leave",
-        ClientFrame::Send { .. } => "send",
-        ClientFrame::History { .. } => "history",
-        ClientFrame::Rooms {} => "rooms",
-        ClientFrame::Who { .. } => "who",
-        ClientFrame::Ping {} => "ping",
-    }
 }
 
 /// The [`CliError`] for an `error` frame.

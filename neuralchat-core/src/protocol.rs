@@ -75,14 +75,36 @@ pub enum ClientFrame {
         /// The room's name.
         room: String,
     },
+    /// List the user's unread mentions (and mark them read).
+    Mentions {},
     /// Liveness check; answered with `pong`.
     Ping {},
+}
+
+impl ClientFrame {
+    /// The frame's `type` on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Register { .. } => "register",
+            Self::Login { .. } => "login",
+            Self::Auth { .. } => "auth",
+            Self::Logout {} => "logout",
+            Self::Join { .. } => "join",
+            Self::Leave { .. } => "leave",
+            Self::Send { .. } => "send",
+            Self::History { .. } => "history",
+            Self::Rooms {} => "rooms",
+            Self::Who { .. } => "who",
+            Self::Mentions {} => "mentions",
+            Self::Ping {} => "ping",
+        }
+    }
 }
 
 /// The `type` names of every client frame, for telling `unknown_type` from `bad_frame`.
 const CLIENT_TYPES: &[&str] = &[
     "register", "login", "auth", "logout", "join", "leave", "send", "history", "rooms", "who",
-    "ping",
+    "mentions", "ping",
 ];
 
 /// A decoded client frame with its optional reference.
@@ -348,6 +370,14 @@ pub enum ServerFrame {
         /// The event that mentions the user.
         event: Event,
     },
+    /// The user's unread mentions, oldest first (now marked read).
+    Mentions {
+        /// The request's `ref`.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        /// The events that mention the user.
+        mentions: Vec<Event>,
+    },
     /// Answer to `ping`.
     Pong {
         /// The request's `ref`.
@@ -408,6 +438,17 @@ mod tests {
                 client_id: Some("c1".into())
             }
         );
+    }
+
+    #[test]
+    fn type_names_match_the_wire() {
+        for name in CLIENT_TYPES {
+            let frame = serde_json::from_value::<ClientFrame>(serde_json::json!({
+                "type": name, "username": "u", "password": "p", "token": "t", "room": "r", "text": "x"
+            }))
+            .unwrap();
+            assert_eq!(frame.type_name(), *name);
+        }
     }
 
     #[test]

@@ -267,6 +267,16 @@ impl Session {
                 let rooms = engine.rooms(&user?).await?;
                 Ok((Some(ServerFrame::Rooms { reference, rooms }), Change::None))
             }),
+            ClientFrame::Mentions {} => Box::pin(async move {
+                let mentions = engine.take_mentions(&user?).await?;
+                Ok((
+                    Some(ServerFrame::Mentions {
+                        reference,
+                        mentions,
+                    }),
+                    Change::None,
+                ))
+            }),
             ClientFrame::Who { room } => Box::pin(async move {
                 let (room, members) = engine.members(&user?, &room).await?;
                 Ok((
@@ -373,9 +383,15 @@ impl Handler<Inbound> for Session {
             return;
         }
         if !self.frames.try_take() {
+            // Still read the ref, so the client knows which request was refused.
+            let max = self.engine.config().limits.max_frame_bytes;
+            let reference = match decode(&text, max) {
+                Ok(request) => request.reference,
+                Err(bad) => bad.reference,
+            };
             self.send_error(
                 ChatError::new(ErrorCode::RateLimited, "too many frames; slow down"),
-                None,
+                reference,
             );
             return;
         }

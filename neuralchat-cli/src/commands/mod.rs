@@ -66,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Join { room } => room::join(&ctx, &room).await,
         Command::Leave { room } => room::leave(&ctx, &room).await,
         Command::Rooms => room::rooms(&ctx).await,
+        Command::Mentions => room::mentions(&ctx).await,
         Command::Who { room } => room::who(&ctx, &room).await,
         Command::Chat { room } => chat::chat(&ctx, &room).await,
     }

@@ -176,6 +176,18 @@ pub async fn rooms(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `mentions`: unread mentions, oldest first, as events (now marked read).
+pub async fn mentions(ctx: &Ctx) -> Result<()> {
+    let mut client = open(ctx, Auth::Required).await?;
+    let answer = client.request(&ClientFrame::Mentions {}).await;
+    client.close().await;
+    let answer = answer?;
+    for event in list(&answer, "mentions") {
+        ctx.out.event(event, Style::Plain, false)?;
+    }
+    Ok(())
+}
+
 /// `who ROOM`: one member per line.
 pub async fn who(ctx: &Ctx, room: &str) -> Result<()> {
     let mut client = open(ctx, Auth::Required).await?;

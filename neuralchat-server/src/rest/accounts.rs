@@ -43,3 +43,9 @@ pub async fn logout(engine: web::Data<Engine>, user: AuthUser) -> Result<HttpRes
     engine.logout(&user.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// `GET /api/v1/mentions`: unread mentions, oldest first (now marked read).
+pub async fn mentions(engine: web::Data<Engine>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let mentions = engine.take_mentions(&user.name).await?;
+    Ok(HttpResponse::Ok().json(json!({ "mentions": mentions })))
+}

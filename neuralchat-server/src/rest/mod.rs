@@ -44,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route("/register", web::post().to(accounts::register))
             .route("/login", web::post().to(accounts::login))
             .route("/logout", web::post().to(accounts::logout))
+            .route("/mentions", web::get().to(accounts::mentions))
             .route("/rooms", web::get().to(rooms::list))
             .route("/rooms/{room}/join", web::post().to(rooms::join))
             .route("/rooms/{room}/leave", web::post().to(rooms::leave))
