@@ -197,6 +197,8 @@ async fn moderation_follows_roles() {
         code(&carol.request(json!({"type":"join","room":"r"})).await),
         "banned"
     );
+    let banned_read = carol.request(json!({"type":"history","room":"r"})).await;
+    assert_eq!(code(&banned_read), "invite_only");
     assert_eq!(
         code(&say(&mut bob, "r", "/unban alice").await),
         "bad_arguments"
@@ -316,6 +318,8 @@ async fn direct_messages_reach_both_users_only() {
         code(&say(&mut alice, "@bob", "/kick bob").await),
         "forbidden"
     );
+    let leave_dm = alice.request(json!({"type":"leave","room":"@bob"})).await;
+    assert_eq!(code(&leave_dm), "forbidden");
     assert_eq!(
         code(&say(&mut alice, "@nobody", "hi").await),
         "unknown_user"

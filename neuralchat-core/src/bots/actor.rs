@@ -24,13 +24,21 @@ struct Question {
     event: Event,
 }
 
+/// The question being answered.
+struct Running {
+    /// Who asked it.
+    asker: String,
+    /// Stops it; taken once used.
+    stop: Option<oneshot::Sender<()>>,
+}
+
 /// One room's line of questions.
 #[derive(Default)]
 struct Line {
     /// Waiting, oldest first.
     waiting: VecDeque<Question>,
-    /// The question being answered: its asker and the switch that stops it.
-    running: Option<(String, oneshot::Sender<()>)>,
+    /// The question being answered.
+    running: Option<Running>,
 }
 
 /// A bot persona backed by a model server.
@@ -80,7 +88,10 @@ impl Bot {
             return;
         };
         let (stop, stopped) = oneshot::channel();
-        line.running = Some((question.event.author.clone(), stop));
+        line.running = Some(Running {
+            asker: question.event.author.clone(),
+            stop: Some(stop),
+        });
         let job = Job {
             config: self.config.clone(),
             client: self.client.clone(),
@@ -125,7 +136,7 @@ impl Handler<Ask> for Bot {
         let name = self.config.name.clone();
         let asker = msg.event.author.clone();
         let line = self.lines.entry(msg.event.room.clone()).or_default();
-        let running_mine = line.running.as_ref().is_some_and(|(u, _)| *u == asker);
+        let running_mine = line.running.as_ref().is_some_and(|r| r.asker == asker);
         let waiting_mine = line
             .waiting
             .iter()
@@ -170,13 +181,9 @@ impl Handler<StopReplies> for Bot {
         let Some(line) = self.lines.get_mut(&msg.room) else {
             return false;
         };
-        match line.running.take() {
-            Some((asker, stop)) => {
-                let _ = stop.send(());
-                // Keep the slot taken until the reply task ends and pumps.
-                line.running = Some((asker, oneshot::channel().0));
-                true
-            }
+        // The reply task ends soon after and starts the next question.
+        match line.running.as_mut().and_then(|r| r.stop.take()) {
+            Some(stop) => stop.send(()).is_ok(),
             None => false,
         }
     }

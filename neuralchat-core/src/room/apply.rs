@@ -169,6 +169,12 @@ impl Room {
             }
             Change::Leave => {
                 self.member_role(actor)?;
+                if is_direct(&room) {
+                    return Err(ChatError::new(
+                        ErrorCode::Forbidden,
+                        "a direct conversation cannot be left",
+                    ));
+                }
                 let event = self.event(EventKind::Leave, actor, String::new(), None);
                 let (user, store_event) = (actor.to_owned(), append(&event));
                 (

@@ -101,7 +101,13 @@ impl Room {
         if is_direct(&self.name) {
             return self.members.contains_key(user);
         }
-        !self.settings.private || self.members.contains_key(user) || self.shared.is_admin(user)
+        if self.shared.is_admin(user) {
+            return true;
+        }
+        if self.bans.contains(user) {
+            return false;
+        }
+        !self.settings.private || self.members.contains_key(user)
     }
 
     /// Sends an event to every session present (serialized once, shared by
