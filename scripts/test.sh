@@ -15,3 +15,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests run the server and CLI binaries: build them first.
 cargo build --workspace --bins
 cargo test --workspace --all-targets
+cargo test --workspace --doc
