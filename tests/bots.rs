@@ -259,6 +259,8 @@ async fn stop_cancels_the_reply_and_keeps_the_partial_text() {
     assert!(reply["text"].as_str().unwrap().starts_with(&streamed));
     let usage_words = reply["text"].as_str().unwrap().split_whitespace().count();
     assert!(usage_words < 1500, "stopped long before max_tokens");
+    // The HTTP request was aborted: llama-server cancelled the generation.
+    setup.llama.wait_for_log("cancel task").await.unwrap();
     // Nothing is running any more.
     let again = alice
         .request(json!({"type":"send","room":"general","text":"/stop"}))

@@ -79,7 +79,7 @@ impl LlamaServer {
                 "--threads",
                 "1",
             ])
-            .args(["--parallel", "2", "--verbose"])
+            .args(["--parallel", "2"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -128,6 +128,18 @@ impl LlamaServer {
     /// Its log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("llama.log")).unwrap_or_default()
+    }
+
+    /// Waits (up to 10 s) until its log contains `needle`.
+    pub async fn wait_for_log(&self, needle: &str) -> Result<()> {
+        let start = Instant::now();
+        while !self.log_text().contains(needle) {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("llama-server never logged {needle:?}:\n{}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// Kills it (SIGKILL) and waits for it to go.
