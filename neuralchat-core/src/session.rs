@@ -168,7 +168,11 @@ impl Session {
                 Box::pin(async move {
                     user?;
                     if let Some(token) = token {
-                        engine.logout(&token).await?;
+                        // A token revoked elsewhere (or expired) still logs this session out.
+                        match engine.logout(&token).await {
+                            Err(e) if e.code != ErrorCode::InvalidToken => return Err(e),
+                            _ => {}
+                        }
                     }
                     Ok((
                         Some(ServerFrame::LoggedOut { reference }),

@@ -411,3 +411,63 @@ async fn clear_resets_the_view_and_clear_history_deletes() {
         .collect();
     assert_eq!(kinds, ["history_cleared"]);
 }
+
+#[actix_rt::test]
+async fn review_regressions() {
+    let dir = TempDir::new().unwrap();
+    let mut config = fast_config();
+    config.limits.max_message_chars = 50;
+    let engine = engine(&dir, config).await;
+    let mut alice = client(&engine, "alice").await;
+    let mut bob = client(&engine, "bob").await;
+
+    // An invitation is used up by joining: a kicked user cannot walk back in.
+    alice.request(json!({"type":"join","room":"vault"})).await;
+    say(&mut alice, "vault", "/private on").await;
+    say(&mut alice, "vault", "/invite bob").await;
+    assert_eq!(
+        bob.request(json!({"type":"join","room":"vault"})).await["type"],
+        "joined"
+    );
+    say(&mut alice, "vault", "/kick bob").await;
+    let again = bob.request(json!({"type":"join","room":"vault"})).await;
+    assert_eq!(code(&again), "invite_only");
+
+    // The canonical name of a direct conversation works before first contact.
+    let joined = alice
+        .request(json!({"type":"join","room":"@alice+bob"}))
+        .await;
+    assert_eq!(
+        (joined["type"].as_str(), joined["room"].as_str()),
+        (Some("joined"), Some("@alice+bob"))
+    );
+    assert_eq!(
+        say(&mut bob, "@bob+alice", "hi").await["room"],
+        "@alice+bob"
+    );
+    let eve = alice
+        .request(json!({"type":"join","room":"@bob+eve"}))
+        .await;
+    assert_eq!(code(&eve), "invite_only");
+
+    // Topics obey the message length limit.
+    alice.request(json!({"type":"join","room":"long"})).await;
+    let topic = say(&mut alice, "long", &format!("/topic {}", "t".repeat(60))).await;
+    assert_eq!(code(&topic), "bad_message");
+
+    // Logging out still works when the token was revoked elsewhere.
+    let grant = engine.login("bob", "password1").await.unwrap();
+    let mut phone = Client::connect(&engine).await;
+    phone
+        .request(json!({"type":"auth","token":grant.token}))
+        .await;
+    engine.logout(&grant.token).await.unwrap();
+    assert_eq!(
+        phone.request(json!({"type":"logout"})).await["type"],
+        "logged_out"
+    );
+    assert_eq!(
+        code(&phone.request(json!({"type":"rooms"})).await),
+        "unauthenticated"
+    );
+}

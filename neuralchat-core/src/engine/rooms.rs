@@ -58,20 +58,24 @@ impl Engine {
                 direct: None,
             });
         };
-        if other.contains('+') {
-            // Already canonical: `@a+b`; only its two users may use it.
-            let mine = user_key(user);
-            if !other.split('+').any(|k| k == mine) {
-                return Err(ChatError::new(
-                    ErrorCode::InviteOnly,
-                    "not your conversation",
-                ));
+        // `@a+b` (the canonical name) names the same conversation as
+        // `@b` does for a; only a and b may use it.
+        let other = match other.split_once('+') {
+            Some((a, b)) => {
+                let mine = user_key(user);
+                if a == mine {
+                    b
+                } else if b == mine {
+                    a
+                } else {
+                    return Err(ChatError::new(
+                        ErrorCode::InviteOnly,
+                        "not your conversation",
+                    ));
+                }
             }
-            return Ok(Resolved {
-                name: room.to_lowercase(),
-                direct: None,
-            });
-        }
+            None => other,
+        };
         let other = self.registered_name(other).await?;
         let (a, b) = (user_key(user), user_key(&other));
         let name = if a <= b {
@@ -133,6 +137,15 @@ impl Engine {
         change: Change,
     ) -> ChatResult<Applied> {
         let what = change_name(&change);
+        // Changes are announced to the room: the same limits as messages.
+        // (Joining is not counted: a second join does nothing, and a
+        // leave-join loop is held back by the leaves.)
+        if let Change::Topic(Some(topic)) = &change {
+            self.check_text(topic)?;
+        }
+        if change != Change::Join {
+            self.check_rate(user)?;
+        }
         let result = addr
             .send(Apply {
                 actor: user.to_owned(),

@@ -155,7 +155,9 @@ impl Room {
                 let event = self.event(EventKind::Join, actor, String::new(), None);
                 let (user, store_event) = (actor.to_owned(), append(&event));
                 let job: Job = Box::new(move |db| {
-                    if needs_invite && !db.is_invited(&room, &user)? {
+                    // An invitation is used up by joining.
+                    let invited = db.take_invite(&room, &user)?;
+                    if needs_invite && !invited {
                         return Ok(Outcome::Refused(ChatError::new(
                             ErrorCode::InviteOnly,
                             format!("{room:?} is private: ask a moderator for an invitation"),
@@ -267,6 +269,8 @@ impl Room {
                         if ban {
                             db.ban(&room, &user, &by, now_ms())?;
                         }
+                        // Whoever is removed loses any invitation too.
+                        db.take_invite(&room, &user)?;
                         db.remove_member(&room, &user)?;
                         store_event(db)?;
                         Ok(Outcome::Done)

@@ -508,6 +508,14 @@ impl Db {
         Ok(())
     }
 
+    /// Withdraws (or uses up) a user's invitation; returns whether there was one.
+    pub fn take_invite(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let deleted = with_conn!(self, conn => {
+            diesel::delete(room_invites::table.find((room, user))).execute(conn)?
+        });
+        Ok(deleted == 1)
+    }
+
     /// Whether a user holds an invitation to a room.
     pub fn is_invited(&self, room: &str, user: &str) -> Result<bool, StoreError> {
         let count: i64 = with_conn!(self, conn => {
