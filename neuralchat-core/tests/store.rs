@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use neuralchat_core::event::{Event, EventIdGen, EventKind};
-use neuralchat_core::store::{Backend, Db};
+use neuralchat_core::store::{Backend, Conn, Db, StoreError};
 use neuralchat_testkit::postgres::PgFixture;
 use tempfile::TempDir;
 
@@ -26,7 +26,7 @@ fn event(ids: &EventIdGen, room: &str, author: &str, text: &str, client_id: Opti
 }
 
 /// Every check, on one database.
-fn exercise(db: &Db) {
+fn exercise(db: &mut Conn<'_>) {
     let ids = EventIdGen::new();
 
     // Users: unique by key, case preserved.
@@ -180,11 +180,16 @@ fn sqlite_store() {
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
     let db = Db::open(&url, 2).unwrap();
     assert_eq!(db.backend(), Backend::Sqlite);
-    exercise(&db);
+    db.run(|c| {
+        exercise(c);
+        Ok(())
+    })
+    .unwrap();
     drop(db);
     // Reopening runs no migration twice and keeps the data.
     let db = Db::open(&url, 1).unwrap();
-    assert_eq!(db.history("other", None, 200).unwrap().events.len(), 1);
+    let page = db.run(|c| c.history("other", None, 200)).unwrap();
+    assert_eq!(page.events.len(), 1);
 }
 
 #[test]
@@ -193,10 +198,39 @@ fn postgres_store() {
     let url = pg.create_database("store_test").unwrap();
     let db = Db::open(&url, 2).unwrap();
     assert_eq!(db.backend(), Backend::Postgres);
-    exercise(&db);
+    db.run(|c| {
+        exercise(c);
+        Ok(())
+    })
+    .unwrap();
     drop(db);
     let db = Db::open(&url, 1).unwrap();
-    assert_eq!(db.history("other", None, 200).unwrap().events.len(), 1);
+    let page = db.run(|c| c.history("other", None, 200)).unwrap();
+    assert_eq!(page.events.len(), 1);
+}
+
+/// A job that fails leaves nothing behind: it is one transaction.
+fn a_failed_job_stores_nothing(db: &Db) {
+    let failed: Result<(), StoreError> = db.run(|c| {
+        c.create_user("zed", "zed", "hash", 1)?;
+        Err(StoreError::Corrupt("stop here".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(db.run(|c| c.find_user("zed")).unwrap(), None);
+}
+
+#[test]
+fn jobs_are_transactions_on_both_backends() {
+    let dir = TempDir::new().unwrap();
+    let sqlite = Db::open(
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        1,
+    )
+    .unwrap();
+    a_failed_job_stores_nothing(&sqlite);
+    let pg = PgFixture::start().unwrap();
+    let postgres = Db::open(&pg.create_database("tx_test").unwrap(), 1).unwrap();
+    a_failed_job_stores_nothing(&postgres);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::{is_direct, Room};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId, EventKind};
 use crate::permissions::Role;
-use crate::store::{Db, StoreError};
+use crate::store::{Conn, StoreError};
 use actix::prelude::*;
 
 /// A change to a room, made by the `actor` of [`Apply`].
@@ -78,7 +78,7 @@ enum Outcome {
     Refused(ChatError),
 }
 
-type Job = Box<dyn FnOnce(&Db) -> Result<Outcome, StoreError> + Send>;
+type Job = Box<dyn FnOnce(&mut Conn<'_>) -> Result<Outcome, StoreError> + Send>;
 
 /// A checked change, ready to run.
 struct Plan {
@@ -127,7 +127,7 @@ impl Room {
         let room = self.name.clone();
         let append = |event: &Event| {
             let event = event.clone();
-            move |db: &Db| db.append_event(&event).map(|_| ())
+            move |db: &mut Conn<'_>| db.append_event(&event).map(|_| ())
         };
         let (event, job) = match change {
             Change::Join => {
@@ -181,7 +181,7 @@ impl Room {
                 let (user, store_event) = (actor.to_owned(), append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.remove_member(&room, &user)?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -214,7 +214,7 @@ impl Room {
                 let stored = event.clone();
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         if let Some(cid) = &stored.client_id {
                             if let Some(earlier) =
                                 db.event_by_client_id(&stored.room, &stored.author, cid)?
@@ -236,7 +236,7 @@ impl Room {
                 let (topic, store_event) = (topic.clone(), append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.set_topic(&room, topic.as_deref())?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -265,7 +265,7 @@ impl Room {
                 let (user, by, store_event) = (target.clone(), actor.to_owned(), append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         if ban {
                             db.ban(&room, &user, &by, now_ms())?;
                         }
@@ -290,7 +290,7 @@ impl Room {
                 let (user, store_event) = (target.clone(), append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.unban(&room, &user)?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -318,7 +318,7 @@ impl Room {
                 let (user, store_event) = (target.clone(), append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.set_role(&room, &user, role.as_str())?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -343,7 +343,7 @@ impl Room {
                 let (user, by, store_event) = (target.clone(), actor.to_owned(), append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.invite(&room, &user, &by, now_ms())?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -358,7 +358,7 @@ impl Room {
                 let (on, store_event) = (*on, append(&event));
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.set_private(&room, on)?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -372,7 +372,7 @@ impl Room {
                 let store_event = append(&event);
                 (
                     Some(event),
-                    Box::new(move |db: &Db| {
+                    Box::new(move |db: &mut Conn<'_>| {
                         db.delete_events(&room)?;
                         store_event(db)?;
                         Ok(Outcome::Done)
@@ -384,7 +384,7 @@ impl Room {
                     return Err(self.not_member());
                 }
                 let from = self.shared.ids.next();
-                let job: Job = Box::new(move |db: &Db| {
+                let job: Job = Box::new(move |db: &mut Conn<'_>| {
                     db.set_context_from(&room, from)?;
                     Ok(Outcome::Done)
                 });

@@ -1,7 +1,7 @@
 //! The store actor: a SyncArbiter of threads, each running [`Db`] queries,
 //! and the async [`Store`] handle the rest of the engine calls.
 
-use super::{Db, StoreError};
+use super::{Conn, Db, StoreError};
 use crate::error::{ChatError, ChatResult};
 use actix::prelude::*;
 use slog::{error, Logger};
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A closure of database work, run on a worker thread.
-type Work<T> = Box<dyn FnOnce(&Db) -> Result<T, StoreError> + Send>;
+type Work<T> = Box<dyn FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send>;
 
 /// One unit of database work.
 struct Job<T>(Work<T>);
@@ -33,7 +33,7 @@ impl<T: Send + 'static> Handler<Job<T>> for StoreWorker {
     type Result = Result<T, StoreError>;
 
     fn handle(&mut self, job: Job<T>, _: &mut SyncContext<Self>) -> Self::Result {
-        (job.0)(&self.db)
+        self.db.run(job.0)
     }
 }
 
@@ -60,12 +60,12 @@ impl Store {
         }
     }
 
-    /// Runs `job` on a worker thread. Failures are logged here, with `what`
+    /// Runs `job` on a worker thread, in one transaction. Failures are logged here, with `what`
     /// naming the operation, and reach the caller as an `internal` error.
     pub async fn call<T, F>(&self, what: &'static str, job: F) -> ChatResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let answer = self.workers.send(Job(Box::new(job))).await;

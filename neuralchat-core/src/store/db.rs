@@ -40,16 +40,26 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Runs `$body` with `$conn` bound to a pooled connection of either backend.
+/// One connection of either backend, inside a transaction: what every
+/// query runs on. Get one from [`Db::run`].
+pub enum Conn<'a> {
+    /// A SQLite connection.
+    Sqlite(&'a mut SqliteConnection),
+    /// A PostgreSQL connection.
+    Postgres(&'a mut PgConnection),
+}
+
+/// Runs `$body` with `$conn` bound to the connection of either backend; the
+/// body is compiled once per backend.
 macro_rules! with_conn {
-    ($db:expr, $conn:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite(pool) => {
-                let $conn = &mut *pool.get()?;
+    ($source:expr, $conn:ident => $body:expr) => {
+        match $source {
+            Conn::Sqlite(c) => {
+                let $conn = &mut **c;
                 $body
             }
-            Db::Postgres(pool) => {
-                let $conn = &mut *pool.get()?;
+            Conn::Postgres(c) => {
+                let $conn = &mut **c;
                 $body
             }
         }
@@ -151,15 +161,33 @@ impl Db {
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        with_conn!(self, conn => {
-            conn.run_pending_migrations(MIGRATIONS)
-                .map(|_| ())
-                .map_err(|e| StoreError::Migrate(e.to_string()))
-        })
+        let done = match self {
+            Db::Sqlite(pool) => pool.get()?.run_pending_migrations(MIGRATIONS).map(|_| ()),
+            Db::Postgres(pool) => pool.get()?.run_pending_migrations(MIGRATIONS).map(|_| ()),
+        };
+        done.map_err(|e| StoreError::Migrate(e.to_string()))
     }
 
+    /// Runs `work` on one pooled connection inside one transaction: all of
+    /// it is stored, or none. SQLite transactions take the write lock at
+    /// once (`BEGIN IMMEDIATE`), so two writers wait for each other (busy
+    /// timeout) instead of failing on a lock upgrade.
+    pub fn run<T>(
+        &self,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Db::Sqlite(pool) => pool
+                .get()?
+                .immediate_transaction(|c| work(&mut Conn::Sqlite(c))),
+            Db::Postgres(pool) => pool.get()?.transaction(|c| work(&mut Conn::Postgres(c))),
+        }
+    }
+}
+
+impl Conn<'_> {
     /// Stores an event unless one with its id is stored; returns whether it was new.
-    pub fn append_event(&self, event: &Event) -> Result<bool, StoreError> {
+    pub fn append_event(&mut self, event: &Event) -> Result<bool, StoreError> {
         let row = EventRow::from(event);
         let inserted = with_conn!(self, conn => {
             diesel::insert_into(events::table)
@@ -172,7 +200,7 @@ impl Db {
 
     /// The event a client already sent with this client id, if any.
     pub fn event_by_client_id(
-        &self,
+        &mut self,
         room: &str,
         author: &str,
         client_id: &str,
@@ -191,7 +219,7 @@ impl Db {
 
     /// Up to `limit` events of a room older than `before` (or the newest), oldest first.
     pub fn history(
-        &self,
+        &mut self,
         room: &str,
         before: Option<EventId>,
         limit: u32,
@@ -222,7 +250,7 @@ impl Db {
 
     /// Creates a user; returns false when the name (ignoring case) is taken.
     pub fn create_user(
-        &self,
+        &mut self,
         name_key: &str,
         username: &str,
         password_hash: &str,
@@ -244,7 +272,7 @@ impl Db {
     }
 
     /// The user with this name key, if any.
-    pub fn find_user(&self, name_key: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub fn find_user(&mut self, name_key: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = with_conn!(self, conn => {
             users::table
                 .find(name_key)
@@ -260,7 +288,7 @@ impl Db {
 
     /// Stores a token's hash for a user.
     pub fn insert_token(
-        &self,
+        &mut self,
         token_hash: &str,
         username: &str,
         now: i64,
@@ -279,7 +307,7 @@ impl Db {
     }
 
     /// The user a live (unexpired) token belongs to.
-    pub fn token_user(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+    pub fn token_user(&mut self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
         Ok(with_conn!(self, conn => {
             tokens::table
                 .find(token_hash)
@@ -291,7 +319,7 @@ impl Db {
     }
 
     /// Deletes a token; returns whether it existed.
-    pub fn delete_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+    pub fn delete_token(&mut self, token_hash: &str) -> Result<bool, StoreError> {
         let deleted = with_conn!(self, conn => {
             diesel::delete(tokens::table.find(token_hash)).execute(conn)?
         });
@@ -300,7 +328,7 @@ impl Db {
 
     /// Creates a room unless it exists; returns whether it was created.
     pub fn ensure_room(
-        &self,
+        &mut self,
         name: &str,
         creator: &str,
         private: bool,
@@ -324,7 +352,7 @@ impl Db {
     }
 
     /// A room's settings, if the room exists.
-    pub fn room_settings(&self, name: &str) -> Result<Option<RoomSettings>, StoreError> {
+    pub fn room_settings(&mut self, name: &str) -> Result<Option<RoomSettings>, StoreError> {
         let row: Option<RoomRow> = with_conn!(self, conn => {
             rooms::table.find(name).select(RoomRow::as_select()).first(conn).optional()?
         });
@@ -347,7 +375,7 @@ impl Db {
     }
 
     /// Sets or clears a room's topic.
-    pub fn set_topic(&self, room: &str, topic: Option<&str>) -> Result<(), StoreError> {
+    pub fn set_topic(&mut self, room: &str, topic: Option<&str>) -> Result<(), StoreError> {
         with_conn!(self, conn => {
             diesel::update(rooms::table.find(room)).set(rooms::topic.eq(topic)).execute(conn)?;
         });
@@ -355,7 +383,7 @@ impl Db {
     }
 
     /// Makes a room private (invite-only) or public.
-    pub fn set_private(&self, room: &str, private: bool) -> Result<(), StoreError> {
+    pub fn set_private(&mut self, room: &str, private: bool) -> Result<(), StoreError> {
         with_conn!(self, conn => {
             diesel::update(rooms::table.find(room)).set(rooms::private.eq(private)).execute(conn)?;
         });
@@ -363,7 +391,7 @@ impl Db {
     }
 
     /// Bots of the room read only events after `from` from now on.
-    pub fn set_context_from(&self, room: &str, from: EventId) -> Result<(), StoreError> {
+    pub fn set_context_from(&mut self, room: &str, from: EventId) -> Result<(), StoreError> {
         let from = from.to_string();
         with_conn!(self, conn => {
             diesel::update(rooms::table.find(room)).set(rooms::context_from.eq(from)).execute(conn)?;
@@ -372,7 +400,7 @@ impl Db {
     }
 
     /// Every room with its member count, by name.
-    pub fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+    pub fn rooms(&mut self) -> Result<Vec<RoomRecord>, StoreError> {
         let (rooms, counts): (Vec<RoomRow>, Vec<(String, i64)>) = with_conn!(self, conn => {
             let rooms = rooms::table
                 .select(RoomRow::as_select())
@@ -398,7 +426,7 @@ impl Db {
 
     /// Adds a member with a role; returns false if already a member.
     pub fn add_member(
-        &self,
+        &mut self,
         room: &str,
         user: &str,
         role: &str,
@@ -420,7 +448,7 @@ impl Db {
     }
 
     /// Removes a member; returns whether they were one.
-    pub fn remove_member(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+    pub fn remove_member(&mut self, room: &str, user: &str) -> Result<bool, StoreError> {
         let deleted = with_conn!(self, conn => {
             diesel::delete(room_members::table.find((room, user))).execute(conn)?
         });
@@ -428,7 +456,7 @@ impl Db {
     }
 
     /// A room's members and their roles, by join time.
-    pub fn members(&self, room: &str) -> Result<Vec<(String, String)>, StoreError> {
+    pub fn members(&mut self, room: &str) -> Result<Vec<(String, String)>, StoreError> {
         Ok(with_conn!(self, conn => {
             room_members::table
                 .filter(room_members::room.eq(room))
@@ -439,7 +467,7 @@ impl Db {
     }
 
     /// Changes a member's role; returns whether the user is a member.
-    pub fn set_role(&self, room: &str, user: &str, role: &str) -> Result<bool, StoreError> {
+    pub fn set_role(&mut self, room: &str, user: &str, role: &str) -> Result<bool, StoreError> {
         let updated = with_conn!(self, conn => {
             diesel::update(room_members::table.find((room, user)))
                 .set(room_members::role.eq(role))
@@ -449,7 +477,7 @@ impl Db {
     }
 
     /// The rooms a user is a member of.
-    pub fn member_rooms(&self, user: &str) -> Result<Vec<String>, StoreError> {
+    pub fn member_rooms(&mut self, user: &str) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(self, conn => {
             room_members::table
                 .filter(room_members::username.eq(user))
@@ -459,7 +487,7 @@ impl Db {
     }
 
     /// Bans a user from a room (idempotent).
-    pub fn ban(&self, room: &str, user: &str, by: &str, now: i64) -> Result<(), StoreError> {
+    pub fn ban(&mut self, room: &str, user: &str, by: &str, now: i64) -> Result<(), StoreError> {
         with_conn!(self, conn => {
             diesel::insert_into(room_bans::table)
                 .values((
@@ -475,7 +503,7 @@ impl Db {
     }
 
     /// Lifts a ban; returns whether there was one.
-    pub fn unban(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+    pub fn unban(&mut self, room: &str, user: &str) -> Result<bool, StoreError> {
         let deleted = with_conn!(self, conn => {
             diesel::delete(room_bans::table.find((room, user))).execute(conn)?
         });
@@ -483,7 +511,7 @@ impl Db {
     }
 
     /// The users banned from a room.
-    pub fn bans(&self, room: &str) -> Result<Vec<String>, StoreError> {
+    pub fn bans(&mut self, room: &str) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(self, conn => {
             room_bans::table
                 .filter(room_bans::room.eq(room))
@@ -493,7 +521,7 @@ impl Db {
     }
 
     /// Invites a user to a room (idempotent).
-    pub fn invite(&self, room: &str, user: &str, by: &str, now: i64) -> Result<(), StoreError> {
+    pub fn invite(&mut self, room: &str, user: &str, by: &str, now: i64) -> Result<(), StoreError> {
         with_conn!(self, conn => {
             diesel::insert_into(room_invites::table)
                 .values((
@@ -509,7 +537,7 @@ impl Db {
     }
 
     /// Withdraws (or uses up) a user's invitation; returns whether there was one.
-    pub fn take_invite(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+    pub fn take_invite(&mut self, room: &str, user: &str) -> Result<bool, StoreError> {
         let deleted = with_conn!(self, conn => {
             diesel::delete(room_invites::table.find((room, user))).execute(conn)?
         });
@@ -517,7 +545,7 @@ impl Db {
     }
 
     /// Whether a user holds an invitation to a room.
-    pub fn is_invited(&self, room: &str, user: &str) -> Result<bool, StoreError> {
+    pub fn is_invited(&mut self, room: &str, user: &str) -> Result<bool, StoreError> {
         let count: i64 = with_conn!(self, conn => {
             room_invites::table
                 .filter(room_invites::room.eq(room))
@@ -530,7 +558,7 @@ impl Db {
 
     /// Records unread mentions of `users` by an event.
     pub fn insert_mentions(
-        &self,
+        &mut self,
         event_id: EventId,
         room: &str,
         users: &[String],
@@ -560,7 +588,11 @@ impl Db {
     }
 
     /// A user's unread mentions (oldest first, at most `limit`), marked seen.
-    pub fn take_unread_mentions(&self, user: &str, limit: u32) -> Result<Vec<Event>, StoreError> {
+    pub fn take_unread_mentions(
+        &mut self,
+        user: &str,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
         let rows: Vec<EventRow> = with_conn!(self, conn => {
             conn.transaction(|conn| {
                 let rows: Vec<EventRow> = events::table
@@ -586,7 +618,7 @@ impl Db {
     }
 
     /// Deletes a room's stored events and their mentions; returns how many events.
-    pub fn delete_events(&self, room: &str) -> Result<usize, StoreError> {
+    pub fn delete_events(&mut self, room: &str) -> Result<usize, StoreError> {
         Ok(with_conn!(self, conn => {
             conn.transaction(|conn| {
                 diesel::delete(mentions::table.filter(mentions::room.eq(room))).execute(conn)?;
@@ -597,7 +629,7 @@ impl Db {
 
     /// The latest `limit` events of a room after `after` (exclusive), oldest first.
     pub fn events_after(
-        &self,
+        &mut self,
         room: &str,
         after: Option<EventId>,
         limit: u32,
@@ -625,7 +657,7 @@ impl Db {
 
     /// Adds tokens to what `user` spent with `bot` on `day` (UTC, YYYY-MM-DD).
     pub fn add_bot_usage(
-        &self,
+        &mut self,
         bot: &str,
         user: &str,
         day: &str,
@@ -649,7 +681,7 @@ impl Db {
     }
 
     /// Tokens `user` spent with `bot` on `day`.
-    pub fn bot_usage(&self, bot: &str, user: &str, day: &str) -> Result<i64, StoreError> {
+    pub fn bot_usage(&mut self, bot: &str, user: &str, day: &str) -> Result<i64, StoreError> {
         Ok(with_conn!(self, conn => {
             bot_usage::table
                 .find((bot, user, day))
