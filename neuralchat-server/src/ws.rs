@@ -8,6 +8,8 @@ use neuralchat_core::{
     ChatError, Disconnect, Engine, ErrorCode, Inbound, ServerFrame, SessionLink,
 };
 use slog::{debug, warn, Logger};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// How often the server pings an idle client.
@@ -56,6 +58,11 @@ async fn bridge(
     } = link;
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = Instant::now();
+    // The client frame being handed to the session. While it waits (the
+    // session handles frames one at a time), no further frame is read — the
+    // client's TCP connection holds the rest back — but outgoing frames,
+    // pings and closes keep flowing.
+    let mut handing: Option<Handing> = None;
     let close = loop {
         tokio::select! {
             frame = frames.recv() => match frame {
@@ -74,16 +81,20 @@ async fn bridge(
                 let _ = socket.text(error.encode()).await;
                 break Some(CloseReason { code: CloseCode::Policy, description: Some(reason.code.to_string()) });
             }
-            message = stream.recv() => {
+            handed = finish(&mut handing), if handing.is_some() => {
+                handing = None;
+                if handed.is_err() { break None }
+            }
+            message = stream.recv(), if handing.is_none() => {
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        if session.send(Inbound(text.to_string())).await.is_err() { break None }
+                        handing = Some(Box::pin(session.send(Inbound(text.to_string()))));
                     }
                     Some(Ok(AggregatedMessage::Binary(bytes))) => {
                         // Frames are JSON text; binary frames are read as UTF-8 text.
                         let text = String::from_utf8_lossy(&bytes).into_owned();
-                        if session.send(Inbound(text)).await.is_err() { break None }
+                        handing = Some(Box::pin(session.send(Inbound(text))));
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         if socket.pong(&bytes).await.is_err() { break None }
@@ -116,4 +127,15 @@ async fn bridge(
     };
     session.do_send(Disconnect);
     let _ = socket.close(close).await;
+}
+
+/// A frame on its way into the session's mailbox.
+type Handing = Pin<Box<dyn Future<Output = Result<(), actix::MailboxError>>>>;
+
+/// Waits for the frame being handed over (never resolves when there is none).
+async fn finish(handing: &mut Option<Handing>) -> Result<(), actix::MailboxError> {
+    match handing {
+        Some(send) => send.await,
+        None => std::future::pending().await,
+    }
 }

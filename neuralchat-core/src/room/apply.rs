@@ -462,18 +462,19 @@ impl Handler<Apply> for Room {
         };
         let store = self.shared.store.clone();
         let run = async move { store.call("apply", job).await };
-        AtomicResponse::new(Box::pin(run.into_actor(self).map(
+        AtomicResponse::new(Box::pin(run.into_actor(self).then(
             move |outcome, room, _| {
-                match outcome? {
-                    Outcome::Refused(e) => Err(e),
-                    Outcome::Duplicate(earlier) => Ok(Applied {
+                let mut delivery = None;
+                let result = match outcome {
+                    Err(e) | Ok(Outcome::Refused(e)) => Err(e),
+                    Ok(Outcome::Duplicate(earlier)) => Ok(Applied {
                         event: Some(earlier),
                         fresh: false,
                     }),
-                    Outcome::Done => {
+                    Ok(Outcome::Done) => {
                         // Fan out before dropping a kicked user's sessions, so they see why.
                         if let Some(event) = &event {
-                            room.fan_out(event);
+                            delivery = room.fan_out(event);
                             room.notify_mentions(event);
                             if let Change::Invite(target) = &msg.change {
                                 room.notify_invite(target, event);
@@ -482,7 +483,17 @@ impl Handler<Apply> for Room {
                         room.commit(&msg.actor, &msg.change, context_from);
                         Ok(Applied { event, fresh: true })
                     }
+                };
+                // A direct conversation's copies to other sessions are handed
+                // over before the answer, so an ack never overtakes its event.
+                let hub = room.hub.clone();
+                async move {
+                    if let Some(delivery) = delivery {
+                        let _ = hub.send(delivery).await;
+                    }
+                    result
                 }
+                .into_actor(room)
             },
         )))
     }

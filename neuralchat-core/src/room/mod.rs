@@ -111,18 +111,17 @@ impl Room {
     }
 
     /// Sends an event to every session present (serialized once, shared by
-    /// all); a direct conversation also reaches its members' other sessions.
-    fn fan_out(&mut self, event: &Event) {
+    /// all). A direct conversation also reaches its members' other sessions:
+    /// that delivery is returned, for the caller to hand to the hub.
+    fn fan_out(&mut self, event: &Event) -> Option<DeliverToUsers> {
         let frame = self.broadcast(&ServerFrame::Event {
             event: event.clone(),
         });
-        if is_direct(&self.name) {
-            self.hub.do_send(DeliverToUsers {
-                users: self.members.keys().cloned().collect(),
-                frame,
-                skip: self.present.keys().copied().collect(),
-            });
-        }
+        is_direct(&self.name).then(|| DeliverToUsers {
+            users: self.members.keys().cloned().collect(),
+            frame,
+            skip: self.present.keys().copied().collect(),
+        })
     }
 
     /// Sends a frame to every session present, serialized once; returns the

@@ -76,9 +76,17 @@ impl Handler<ReplyFinish> for Room {
         AtomicResponse::new(Box::pin(save.into_actor(self).map(
             move |saved, room, _| {
                 room.replying.remove(&msg.event.id);
-                saved?;
-                room.fan_out(&msg.event);
-                Ok(())
+                // Clients are told the reply ended even if it could not be
+                // stored (the store logged why): marked stopped, it is not
+                // left hanging on their screens.
+                let mut event = msg.event;
+                if saved.is_err() {
+                    event.stopped = true;
+                }
+                if let Some(delivery) = room.fan_out(&event) {
+                    room.hub.do_send(delivery);
+                }
+                saved.map(|_| ())
             },
         )))
     }
