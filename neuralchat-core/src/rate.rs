@@ -26,6 +26,13 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket would be full at `now` (its owner has been idle
+    /// long enough that forgetting the bucket changes nothing).
+    pub fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens + elapsed * self.per_second >= self.burst
+    }
+
     /// Takes one token if there is one.
     pub fn try_take(&mut self) -> bool {
         self.try_take_at(Instant::now())
@@ -60,7 +67,9 @@ mod tests {
         assert!(!bucket.try_take_at(start + Duration::from_millis(500)));
         // Long idle time refills only up to the burst.
         let later = start + Duration::from_secs(60);
+        assert!(bucket.is_full_at(later));
         assert!((0..3).all(|_| bucket.try_take_at(later)));
         assert!(!bucket.try_take_at(later));
+        assert!(!bucket.is_full_at(later));
     }
 }

@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
+/// How many per-user rate buckets are kept before idle ones are dropped.
+const PRUNE_RATES_AT: usize = 4096;
+
 /// What every actor of one engine needs; held in an `Arc`.
 pub(crate) struct Shared {
     /// The configuration the engine was built with.
@@ -77,6 +80,12 @@ impl Shared {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        // Forget idle users' buckets now and then, so the map stays as big
+        // as the set of recently active users.
+        if rates.len() >= PRUNE_RATES_AT && !rates.contains_key(user) {
+            let now = std::time::Instant::now();
+            rates.retain(|_, bucket| !bucket.is_full_at(now));
+        }
         rates
             .entry(user.to_owned())
             .or_insert_with(|| TokenBucket::new(limits.messages_per_second, limits.message_burst))

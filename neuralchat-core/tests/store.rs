@@ -174,39 +174,36 @@ fn exercise(db: &mut Conn<'_>) {
     assert_eq!(db.history("other", None, 10).unwrap().events.len(), 1);
 }
 
-#[test]
-fn sqlite_store() {
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let db = Db::open(&url, 2).unwrap();
-    assert_eq!(db.backend(), Backend::Sqlite);
+/// Every check on a fresh database at `url`, then again after reopening it
+/// (no migration runs twice; the data is kept).
+fn exercise_and_reopen(url: &str, backend: Backend) {
+    let db = Db::open(url, 2).unwrap();
+    assert_eq!(db.backend(), backend);
     db.run(|c| {
         exercise(c);
         Ok(())
     })
     .unwrap();
     drop(db);
-    // Reopening runs no migration twice and keeps the data.
-    let db = Db::open(&url, 1).unwrap();
+    let db = Db::open(url, 1).unwrap();
     let page = db.run(|c| c.history("other", None, 200)).unwrap();
     assert_eq!(page.events.len(), 1);
 }
 
 #[test]
+fn sqlite_store() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    exercise_and_reopen(&url, Backend::Sqlite);
+}
+
+#[test]
 fn postgres_store() {
     let pg = PgFixture::start().unwrap();
-    let url = pg.create_database("store_test").unwrap();
-    let db = Db::open(&url, 2).unwrap();
-    assert_eq!(db.backend(), Backend::Postgres);
-    db.run(|c| {
-        exercise(c);
-        Ok(())
-    })
-    .unwrap();
-    drop(db);
-    let db = Db::open(&url, 1).unwrap();
-    let page = db.run(|c| c.history("other", None, 200)).unwrap();
-    assert_eq!(page.events.len(), 1);
+    exercise_and_reopen(
+        &pg.create_database("store_test").unwrap(),
+        Backend::Postgres,
+    );
 }
 
 /// A job that fails leaves nothing behind: it is one transaction.
