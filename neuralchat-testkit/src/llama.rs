@@ -74,8 +74,10 @@ impl LlamaServer {
                 "127.0.0.1",
                 "--port",
                 &port.to_string(),
+                // Two slots of 2048 tokens each: room for the long replies
+                // the stop tests need.
                 "-c",
-                "2048",
+                "4096",
                 "--threads",
                 "1",
             ])
