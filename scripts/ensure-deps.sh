@@ -3,11 +3,14 @@
 # Usage: scripts/ensure-deps.sh [build|test]   (test adds the test services)
 set -euo pipefail
 
-want=(pkg-config libsqlite3-dev libpq-dev libssl-dev)
+want=(build-essential pkg-config libsqlite3-dev libpq-dev libssl-dev)
 if [ "${1:-build}" = test ]; then
     # PostgreSQL server binaries: the store and end-to-end tests start a
     # throwaway server of their own (never a system service).
     want+=(postgresql)
+    # cmake and a Python venv build llama.cpp's server and the tiny test model
+    # (scripts/llama/setup.sh).
+    want+=(cmake python3 python3-venv)
 fi
 
 missing=()
@@ -19,9 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     sudo_cmd=()
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >&2
+    # `env` so the variable survives sudo (tzdata would ask otherwise).
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 if ! command -v cargo >/dev/null; then
-    echo "ensure-deps: cargo not found; install Rust (rustup) first" >&2
+    echo "ensure-deps: cargo not found; install Rust first (see README: rustup)" >&2
     exit 1
 fi

@@ -235,3 +235,36 @@ async fn bad_or_missing_bearer_is_401() {
     let mut ws = WsClient::connect(&server.ws_url()).await.unwrap();
     ws.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn unknown_paths_and_bearer_case() {
+    let server = ServerProcess::start(ServerOptions::new()).await.unwrap();
+    let http = server.http();
+    let (status, body) = http.get("/api/v1/nope", None).await.unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    http.post(
+        "/api/v1/register",
+        None,
+        &serde_json::json!({"username":"erin","password":"password1"}),
+    )
+    .await
+    .unwrap();
+    let (_, login) = http
+        .post(
+            "/api/v1/login",
+            None,
+            &serde_json::json!({"username":"erin","password":"password1"}),
+        )
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let raw = format!(
+        "GET /api/v1/rooms HTTP/1.1\r\nhost: x\r\nauthorization: bearer {token}\r\nconnection: close\r\n\r\n"
+    );
+    let response = http.send_raw(raw.as_bytes()).await.unwrap();
+    assert_eq!(response.status, 200);
+}

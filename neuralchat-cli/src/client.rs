@@ -194,7 +194,7 @@ impl Client {
                 return Err(self.closed_error(None).into());
             };
             match self.dispatch(&text)? {
-                Incoming::Fatal(frame) => return Err(error_of(&frame).into()),
+                Incoming::Fatal(frame) => return Err(fatal_of(&frame).into()),
                 // A late refusal, or an answer, of a request that already gave up.
                 Incoming::Refusal(_) | Incoming::Answer(..) | Incoming::Nothing => {}
             }
@@ -250,9 +250,8 @@ impl Client {
                         _ => Ok(frame),
                     };
                 }
-                Incoming::Refusal(frame) | Incoming::Fatal(frame) => {
-                    return Err(error_of(&frame).into())
-                }
+                Incoming::Refusal(frame) => return Err(error_of(&frame).into()),
+                Incoming::Fatal(frame) => return Err(fatal_of(&frame).into()),
                 Incoming::Answer(..) | Incoming::Nothing => {}
             }
         }
@@ -346,6 +345,15 @@ fn encode(frame: &ClientFrame, reference: &str) -> Result<String> {
         object.insert("ref".into(), Value::String(reference.to_string()));
     }
     Ok(value.to_string())
+}
+
+/// The [`CliError`] for an `error` frame announcing the server closes the
+/// connection (`slow_consumer`, `shutting_down`): a lost connection (exit 3),
+/// keeping the server's code.
+fn fatal_of(frame: &Value) -> CliError {
+    let mut error = CliError::closed(str_field(frame, "message"));
+    error.code = str_field(frame, "code").to_owned();
+    error
 }
 
 /// The [`CliError`] for an `error` frame.

@@ -140,7 +140,10 @@ impl Accounts {
             return Err(denied());
         };
         let token = new_token();
-        let expires_at = now_ms() + (self.config.token_ttl_secs as i64).saturating_mul(1000);
+        let ttl_ms = i64::try_from(self.config.token_ttl_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        let expires_at = now_ms().saturating_add(ttl_ms);
         let (hash, name) = (token_hash(&token), user.username.clone());
         self.store
             .call("insert_token", move |db| {

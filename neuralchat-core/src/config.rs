@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The longest token lifetime accepted: ten years.
+pub const MAX_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// Everything the engine needs to know, grouped as in `neuralchat.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -152,8 +155,10 @@ impl EngineConfig {
                 a.bcrypt_cost
             ));
         }
-        if a.token_ttl_secs == 0 {
-            return Err("accounts.token_ttl_secs must be above 0".into());
+        if a.token_ttl_secs == 0 || a.token_ttl_secs > MAX_TOKEN_TTL_SECS {
+            return Err(format!(
+                "accounts.token_ttl_secs must be in 1..={MAX_TOKEN_TTL_SECS} (ten years)"
+            ));
         }
         let l = &self.limits;
         if l.max_frame_bytes < 256 {

@@ -55,6 +55,8 @@ pub enum ErrorCode {
     UnknownUser,
     /// No command has that name.
     UnknownCommand,
+    /// No such REST path or method.
+    NotFound,
     /// The command's arguments are wrong; the message shows its usage.
     BadArguments,
     /// A bot has too many questions waiting (in the room, or from this user).
@@ -96,6 +98,7 @@ impl ErrorCode {
             Self::InviteOnly => "invite_only",
             Self::UnknownUser => "unknown_user",
             Self::UnknownCommand => "unknown_command",
+            Self::NotFound => "not_found",
             Self::BadArguments => "bad_arguments",
             Self::BotBusy => "bot_busy",
             Self::TokenBudgetSpent => "token_budget_spent",
@@ -110,7 +113,7 @@ impl ErrorCode {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
             Self::NotMember | Self::Forbidden | Self::Banned | Self::InviteOnly => 403,
-            Self::UnknownRoom | Self::UnknownUser => 404,
+            Self::UnknownRoom | Self::UnknownUser | Self::NotFound => 404,
             Self::UsernameTaken | Self::AlreadyAuthenticated => 409,
             Self::FrameTooLarge => 413,
             Self::RateLimited | Self::BotBusy | Self::TokenBudgetSpent => 429,

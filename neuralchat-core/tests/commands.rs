@@ -198,7 +198,7 @@ async fn moderation_follows_roles() {
         "banned"
     );
     let banned_read = carol.request(json!({"type":"history","room":"r"})).await;
-    assert_eq!(code(&banned_read), "invite_only");
+    assert_eq!(code(&banned_read), "banned");
     assert_eq!(
         code(&say(&mut bob, "r", "/unban alice").await),
         "bad_arguments"

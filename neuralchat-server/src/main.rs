@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             .route("/healthz", web::get().to(healthz))
             .route("/ws", web::get().to(ws::endpoint))
             .configure(|cfg| rest::routes(cfg, max_body))
+            .default_service(web::to(rest::not_found))
     })
     .shutdown_timeout(10)
     .disable_signals()

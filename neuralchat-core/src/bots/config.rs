@@ -94,13 +94,19 @@ impl BotConfig {
         for (k, zero) in [
             ("context_messages", self.context_messages == 0),
             ("max_tokens", self.max_tokens == 0),
-            ("timeout_secs", self.timeout_secs == 0),
+            (
+                "timeout_secs",
+                self.timeout_secs == 0 || self.timeout_secs > 86_400,
+            ),
             ("queue_limit", self.queue_limit == 0),
             ("per_user_queue", self.per_user_queue == 0),
             ("context_chars", self.context_chars == 0),
         ] {
             if zero {
-                return Err(format!("{} must be above 0", key(k)));
+                return Err(format!(
+                    "{} must be above 0 (timeout_secs at most 86400)",
+                    key(k)
+                ));
             }
         }
         if !(0.0..=2.0).contains(&self.temperature) {

@@ -283,10 +283,15 @@ impl Handler<View> for Room {
 
     fn handle(&mut self, msg: View, _: &mut Context<Self>) -> Self::Result {
         if !self.can_read(&msg.user) {
-            return MessageResult(Err(ChatError::new(
-                ErrorCode::InviteOnly,
-                format!("{:?} is private", self.name),
-            )));
+            let error = if self.bans.contains(&msg.user) {
+                ChatError::new(
+                    ErrorCode::Banned,
+                    format!("you are banned from {:?}", self.name),
+                )
+            } else {
+                ChatError::new(ErrorCode::InviteOnly, format!("{:?} is private", self.name))
+            };
+            return MessageResult(Err(error));
         }
         let mut members: Vec<MemberInfo> = self
             .members

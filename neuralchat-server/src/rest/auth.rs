@@ -24,7 +24,11 @@ impl FromRequest for AuthUser {
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| {
+                // The scheme name is case-insensitive (RFC 9110).
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
+            })
             .map(|t| t.trim().to_owned());
         Box::pin(async move {
             let engine = engine.ok_or_else(|| ApiError(ChatError::internal()))?;

@@ -8,6 +8,14 @@ mod rooms;
 
 pub use error::ApiError;
 
+/// Any other path or method: 404 with the usual JSON error body.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError(ChatError::new(
+        ErrorCode::NotFound,
+        "no such path or method",
+    )))
+}
+
 use actix_web::web;
 use neuralchat_core::{ChatError, ErrorCode};
 
