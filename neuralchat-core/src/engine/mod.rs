@@ -94,7 +94,11 @@ impl EngineBuilder {
         Ok(Engine {
             shared,
             hub,
-            bot_names: Arc::new(bots.iter().map(|b| b.names.clone()).collect()),
+            bot_names: Arc::new(
+                bots.iter()
+                    .map(|b| BotNames::new(b.config.name.clone(), b.config.aliases.clone()))
+                    .collect(),
+            ),
             bots: Arc::new(bots),
         })
     }
@@ -110,12 +114,10 @@ fn start_bots(shared: &Arc<Shared>, hub: &Addr<Hub>) -> Result<Vec<BotEntry>, En
         if let Some(key) = &config.api_key {
             client = client.with_api_key(key.clone());
         }
-        let names = BotNames::new(config.name.clone(), config.aliases.clone());
         let addr = Bot::new(config.clone(), client, shared.clone(), hub.clone()).start();
         info!(shared.log, "bot ready"; "bot" => &config.name, "backend" => config.backend.as_str(),
             "model" => &config.model, "url" => &config.url);
         bots.push(BotEntry {
-            names,
             addr,
             config: config.clone(),
         });
@@ -125,8 +127,6 @@ fn start_bots(shared: &Arc<Shared>, hub: &Addr<Hub>) -> Result<Vec<BotEntry>, En
 
 /// A running bot.
 pub(crate) struct BotEntry {
-    /// The names it answers to.
-    pub names: BotNames,
     /// Its actor.
     pub addr: Addr<Bot>,
     /// Its configuration.

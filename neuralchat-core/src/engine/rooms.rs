@@ -193,10 +193,17 @@ impl Engine {
 
     /// Joins a room (creating it if new) and returns its latest history.
     pub async fn join(&self, user: &str, room: &str) -> ChatResult<JoinedRoom> {
-        let (name, _) = self.join_membership(user, room).await?;
-        let (_, _, view) = self.view(user, &name).await?;
+        let (name, addr) = self.join_membership(user, room).await?;
+        let view = addr
+            .send(View {
+                user: user.to_owned(),
+            })
+            .await??;
+        let (room_name, limit) = (name.clone(), self.config().history.join_events);
         let page = self
-            .history(user, &name, None, Some(self.config().history.join_events))
+            .shared()
+            .store
+            .call("history", move |db| db.history(&room_name, None, limit))
             .await?;
         Ok(JoinedRoom {
             room: name,
@@ -310,8 +317,12 @@ impl Engine {
         let Some(addressed) = addressed_to(&event.text, self.bot_names()) else {
             return;
         };
-        let name = addressed.bot.name();
-        if let Some(bot) = self.bots().iter().find(|b| b.names.name() == name) {
+        // `bot_names` is in the same order as `bots`.
+        let index = self
+            .bot_names()
+            .iter()
+            .position(|n| std::ptr::eq(n, addressed.bot));
+        if let Some(bot) = index.and_then(|i| self.bots().get(i)) {
             bot.addr.do_send(Ask {
                 room: room.clone(),
                 event: event.clone(),
