@@ -75,7 +75,9 @@ pub struct WsConn {
 impl WsConn {
     /// Opens a WebSocket to `url` (already normalised).
     pub async fn connect(url: &str) -> Result<Self> {
-        let (stream, _response) = tokio_tungstenite::connect_async(url)
+        // `true`: TCP_NODELAY, so a typed line leaves at once (with Nagle on,
+        // back-to-back frames wait for the server's delayed ACK, ~40 ms).
+        let (stream, _response) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|e| anyhow!("{e}"))?;
         Ok(Self {
@@ -206,5 +208,29 @@ impl EmbeddedConn {
         link.session.do_send(Disconnect);
         drop(link);
         engine.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// The CLI's own socket has Nagle's algorithm off, read back from the
+    /// kernel on a real connection.
+    #[tokio::test]
+    async fn websocket_connections_have_tcp_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio_tungstenite::accept_async(tcp).await.unwrap()
+        });
+        let conn = WsConn::connect(&format!("ws://{addr}/ws")).await.unwrap();
+        let _server_side = server.await.unwrap();
+        match conn.stream.get_ref() {
+            MaybeTlsStream::Plain(tcp) => assert!(tcp.nodelay().unwrap()),
+            _ => panic!("a ws:// URL is a plain TCP stream"),
+        }
     }
 }

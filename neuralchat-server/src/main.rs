@@ -4,6 +4,7 @@
 //! engine waits for database writes in flight).
 
 mod config;
+mod connection;
 mod logging;
 mod rest;
 mod ws;
@@ -44,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         })?;
     let data = web::Data::new(engine.clone());
     let max_body = config.limits.max_frame_bytes;
+    let conn_log = log.new(slog::o!("transport" => "tcp"));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -52,6 +54,8 @@ async fn main() -> anyhow::Result<()> {
             .configure(|cfg| rest::routes(cfg, max_body))
             .default_service(web::to(rest::not_found))
     })
+    .tcp_nodelay(true)
+    .on_connect(move |conn, ext| connection::on_connect(&conn_log, conn, ext))
     .shutdown_timeout(10)
     .disable_signals()
     .bind(&config.bind)

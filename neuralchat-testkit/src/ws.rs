@@ -54,7 +54,7 @@ impl WsClient {
     /// the initial `hello` frame.
     pub async fn connect(url: &str) -> Result<WsClient> {
         let (socket, _) =
-            tokio::time::timeout(DEFAULT_DEADLINE, tokio_tungstenite::connect_async(url))
+            tokio::time::timeout(DEFAULT_DEADLINE, tokio_tungstenite::connect_async_with_config(url, None, true))
                 .await
                 .map_err(|_| {
                     anyhow!("connecting to {url}: no handshake within {DEFAULT_DEADLINE:?}")

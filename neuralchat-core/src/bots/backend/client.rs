@@ -41,6 +41,8 @@ impl LlmClient {
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
             .pool_max_idle_per_host(0)
+            // Tokens arrive as small writes; say so rather than rely on the default.
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| BackendError::Config(describe(&e)))?;
         Self::with_http_client(kind, url, timeout, http)
