@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use neuralchat_core::event::{Event, EventIdGen, EventKind};
-use neuralchat_core::store::{Backend, Conn, Db, StoreError};
+use neuralchat_core::store::{Appended, Backend, Conn, Db, StoreError};
 use neuralchat_testkit::postgres::PgFixture;
 use tempfile::TempDir;
 
@@ -100,11 +100,21 @@ fn exercise(db: &mut Conn<'_>) {
 
     // Events: idempotent by id, findable by client id, paged newest-last.
     let first = event(&ids, "general", "Alice", "first", Some("c-1"));
-    assert!(db.append_event(&first).unwrap());
-    assert!(
-        !db.append_event(&first).unwrap(),
+    assert_eq!(db.append_event(&first).unwrap(), Appended::Stored);
+    assert_eq!(
+        db.append_event(&first).unwrap(),
+        Appended::AlreadyStored,
         "same id twice is stored once"
     );
+    // Another event with the same client id (a retry through another node)
+    // is told apart from the same event, and answered with the stored one.
+    let retry = event(&ids, "general", "Alice", "first again", Some("c-1"));
+    assert_eq!(
+        db.append_event(&retry).unwrap(),
+        Appended::ClientIdTaken(Box::new(first.clone()))
+    );
+    assert!(db.is_member("general", "Alice").unwrap());
+    assert!(!db.is_member("general", "nobody").unwrap());
     assert_eq!(
         db.event_by_client_id("general", "Alice", "c-1").unwrap(),
         Some(first.clone())
@@ -116,7 +126,7 @@ fn exercise(db: &mut Conn<'_>) {
     let mut all = vec![first];
     for i in 0..24 {
         let e = event(&ids, "general", "bob", &format!("m{i}"), None);
-        assert!(db.append_event(&e).unwrap());
+        assert_eq!(db.append_event(&e).unwrap(), Appended::Stored);
         all.push(e);
     }
     db.append_event(&event(&ids, "other", "bob", "elsewhere", None))

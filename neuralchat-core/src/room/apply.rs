@@ -6,7 +6,7 @@ use super::{is_direct, Room};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId, EventKind};
 use crate::permissions::Role;
-use crate::store::{Conn, StoreError};
+use crate::store::{Appended, Conn, StoreError};
 use actix::prelude::*;
 
 /// A change to a room, made by the `actor` of [`Apply`].
@@ -74,6 +74,9 @@ enum Outcome {
     Done,
     /// A retry: the event already stored under the client id.
     Duplicate(Event),
+    /// The store already held the change (made through another node
+    /// sharing the database): the cache catches up, nothing is announced.
+    AlreadyDone,
     /// Refused on what only the store knows (an invitation).
     Refused(ChatError),
 }
@@ -155,6 +158,9 @@ impl Room {
                 let event = self.event(EventKind::Join, actor, String::new(), None);
                 let (user, store_event) = (actor.to_owned(), append(&event));
                 let job: Job = Box::new(move |db| {
+                    if db.is_member(&room, &user)? {
+                        return Ok(Outcome::AlreadyDone);
+                    }
                     // An invitation is used up by joining.
                     let invited = db.take_invite(&room, &user)?;
                     if needs_invite && !invited {
@@ -163,7 +169,11 @@ impl Room {
                             format!("{room:?} is private: ask a moderator for an invitation"),
                         )));
                     }
-                    db.add_member(&room, &user, role.as_str(), now_ms())?;
+                    // Joined already through another node sharing the
+                    // database: no second join event.
+                    if !db.add_member(&room, &user, role.as_str(), now_ms())? {
+                        return Ok(Outcome::AlreadyDone);
+                    }
                     store_event(db)?;
                     Ok(Outcome::Done)
                 });
@@ -215,16 +225,15 @@ impl Room {
                 (
                     Some(event),
                     Box::new(move |db: &mut Conn<'_>| {
-                        if let Some(cid) = &stored.client_id {
-                            if let Some(earlier) =
-                                db.event_by_client_id(&stored.room, &stored.author, cid)?
-                            {
-                                return Ok(Outcome::Duplicate(earlier));
+                        // A retry (on this node or another one sharing the
+                        // database) is answered with the message already stored.
+                        match db.append_event(&stored)? {
+                            Appended::ClientIdTaken(earlier) => Ok(Outcome::Duplicate(*earlier)),
+                            Appended::Stored | Appended::AlreadyStored => {
+                                db.insert_mentions(stored.id, &stored.room, &readers)?;
+                                Ok(Outcome::Done)
                             }
                         }
-                        db.append_event(&stored)?;
-                        db.insert_mentions(stored.id, &stored.room, &readers)?;
-                        Ok(Outcome::Done)
                     }) as Job,
                 )
             }
@@ -471,6 +480,13 @@ impl Handler<Apply> for Room {
                         event: Some(earlier),
                         fresh: false,
                     }),
+                    Ok(Outcome::AlreadyDone) => {
+                        room.commit(&msg.actor, &msg.change, context_from);
+                        Ok(Applied {
+                            event: None,
+                            fresh: false,
+                        })
+                    }
                     Ok(Outcome::Done) => {
                         // Fan out before dropping a kicked user's sessions, so they see why.
                         if let Some(event) = &event {

@@ -17,6 +17,10 @@ use std::time::Duration;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The PostgreSQL advisory lock nodes hold while migrating (any fixed
+/// number unique to NeuralChat: "NCHT" in ASCII).
+const MIGRATION_LOCK: i64 = 0x4E43_4854;
+
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -114,6 +118,18 @@ pub struct RoomSettings {
     pub context_from: Option<EventId>,
 }
 
+/// What [`Conn::append_event`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// The event is stored now.
+    Stored,
+    /// An event with the same id was stored already (stored once).
+    AlreadyStored,
+    /// Another event by the same author in the same room holds the same
+    /// client id: that one is the message; nothing new was stored.
+    ClientIdTaken(Box<Event>),
+}
+
 /// A page of history, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {
@@ -160,12 +176,35 @@ impl Db {
         }
     }
 
+    /// Applies pending migrations. Several nodes may start at once on one
+    /// database: on PostgreSQL they take turns under a session-level
+    /// advisory lock; on SQLite the whole run is one `BEGIN IMMEDIATE`
+    /// transaction, so a second process waits (busy timeout), then finds
+    /// nothing left to do.
     fn migrate(&self) -> Result<(), StoreError> {
-        let done = match self {
-            Db::Sqlite(pool) => pool.get()?.run_pending_migrations(MIGRATIONS).map(|_| ()),
-            Db::Postgres(pool) => pool.get()?.run_pending_migrations(MIGRATIONS).map(|_| ()),
-        };
-        done.map_err(|e| StoreError::Migrate(e.to_string()))
+        fn pending<C>(conn: &mut C) -> Result<(), StoreError>
+        where
+            C: MigrationHarness<C::Backend> + diesel::Connection,
+        {
+            conn.run_pending_migrations(MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| StoreError::Migrate(e.to_string()))
+        }
+        match self {
+            Db::Sqlite(pool) => pool.get()?.immediate_transaction(pending),
+            Db::Postgres(pool) => {
+                let mut conn = pool.get()?;
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .execute(&mut *conn)?;
+                let done = pending(&mut *conn);
+                let unlocked =
+                    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                        .execute(&mut *conn);
+                done?;
+                unlocked?;
+                Ok(())
+            }
+        }
     }
 
     /// Runs `work` on one pooled connection inside one transaction: all of
@@ -186,16 +225,43 @@ impl Db {
 }
 
 impl Conn<'_> {
-    /// Stores an event unless one with its id is stored; returns whether it was new.
-    pub fn append_event(&mut self, event: &Event) -> Result<bool, StoreError> {
+    /// Stores an event, telling apart the two ways it can already be there:
+    /// the same event (same id: a relay or a second delivery) or another
+    /// event holding the same `(room, author, client_id)` (a retry that
+    /// reached another node, or the same node twice at once).
+    ///
+    /// The insert skips conflicts on either unique key; when nothing was
+    /// inserted, each key is looked up in a statement of its own. On
+    /// PostgreSQL (read committed) a conflicting insert first waits for the
+    /// other transaction to end, and the lookup then sees what it committed.
+    pub fn append_event(&mut self, event: &Event) -> Result<Appended, StoreError> {
         let row = EventRow::from(event);
+        let id = row.id.clone();
         let inserted = with_conn!(self, conn => {
             diesel::insert_into(events::table)
                 .values(&row)
                 .on_conflict_do_nothing()
                 .execute(conn)?
         });
-        Ok(inserted == 1)
+        if inserted == 1 {
+            return Ok(Appended::Stored);
+        }
+        let same_id: i64 = with_conn!(self, conn => {
+            events::table.filter(events::id.eq(&id)).count().get_result(conn)?
+        });
+        if same_id > 0 {
+            return Ok(Appended::AlreadyStored);
+        }
+        if let Some(cid) = &event.client_id {
+            if let Some(earlier) = self.event_by_client_id(&event.room, &event.author, cid)? {
+                return Ok(Appended::ClientIdTaken(Box::new(earlier)));
+            }
+        }
+        // The conflicting row was deleted between the insert and the lookups
+        // (history cleared at that moment): nothing is stored; say so.
+        Err(StoreError::Conflict(format!(
+            "event {id} was neither stored nor found"
+        )))
     }
 
     /// The event a client already sent with this client id, if any.
@@ -445,6 +511,14 @@ impl Conn<'_> {
                 .execute(conn)?
         });
         Ok(inserted == 1)
+    }
+
+    /// Whether `user` is a member of `room`.
+    pub fn is_member(&mut self, room: &str, user: &str) -> Result<bool, StoreError> {
+        let found: i64 = with_conn!(self, conn => {
+            room_members::table.find((room, user)).count().get_result(conn)?
+        });
+        Ok(found > 0)
     }
 
     /// Removes a member; returns whether they were one.

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// A stored row could not be turned back into a value.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A write met a conflict it could not resolve (the conflicting row
+    /// vanished); nothing was stored.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
     /// The store's worker threads are gone.
     #[error("store workers stopped")]
     Stopped,

@@ -9,5 +9,5 @@ mod rows;
 pub mod schema;
 
 pub use actor::Store;
-pub use db::{Backend, Conn, Db, HistoryPage, RoomRecord, RoomSettings, UserRecord};
+pub use db::{Appended, Backend, Conn, Db, HistoryPage, RoomRecord, RoomSettings, UserRecord};
 pub use error::StoreError;
