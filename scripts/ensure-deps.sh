@@ -11,6 +11,9 @@ if [ "${1:-build}" = test ]; then
     # cmake and a Python venv build llama.cpp's server and the tiny test model
     # (scripts/llama/setup.sh).
     want+=(cmake python3 python3-venv)
+    # Real Mosquitto brokers for the mesh tests (started by the tests on free
+    # ports, never as a service); paho-mqtt's bundled C build needs cmake.
+    want+=(mosquitto mosquitto-clients)
 fi
 
 missing=()
