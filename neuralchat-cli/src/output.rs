@@ -123,6 +123,9 @@ where
             format!("{time} * {author} made {room} {what}")
         }
         "history_cleared" => format!("{time} * {author} cleared the history of {room}"),
+        "context_cleared" => {
+            format!("{time} * {author} started a fresh conversation with the bots in {room}")
+        }
         other => format!("{time} * {author} {} {room}", clean(other)),
     }
 }
@@ -291,6 +294,10 @@ mod tests {
         assert_eq!(
             line("history_cleared", "", None),
             "22:13:20 * alice cleared the history of general"
+        );
+        assert_eq!(
+            line("context_cleared", "", None),
+            "22:13:20 * alice started a fresh conversation with the bots in general"
         );
         assert_eq!(line("dance", "", None), "22:13:20 * alice dance general");
     }

@@ -73,9 +73,10 @@ impl EventIdGen {
     }
 }
 
-/// What an event records. Clients must ignore kinds they do not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What an event records. Clients must ignore kinds they do not know; a
+/// node stores and relays kinds it does not know ([`EventKind::Other`]) and
+/// changes no room state for them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// A chat message written by a user (or a bot).
     Message,
@@ -99,12 +100,16 @@ pub enum EventKind {
     Invite,
     /// The room became private (`text` = "on") or public ("off").
     Privacy,
-    /// The room's stored history was deleted by `author`.
+    /// The room's stored history up to this event was deleted by `author`.
     HistoryCleared,
+    /// `/clear`: the room's bots read only what follows this event.
+    ContextCleared,
+    /// A kind this node does not know (from a newer node): kept as is.
+    Other(String),
 }
 
-/// Every kind, for parsing and tests.
-pub const EVENT_KINDS: [EventKind; 12] = [
+/// Every kind this node knows, for parsing and tests.
+pub const EVENT_KINDS: [EventKind; 13] = [
     EventKind::Message,
     EventKind::Action,
     EventKind::Join,
@@ -117,11 +122,15 @@ pub const EVENT_KINDS: [EventKind; 12] = [
     EventKind::Invite,
     EventKind::Privacy,
     EventKind::HistoryCleared,
+    EventKind::ContextCleared,
 ];
+
+/// The longest kind name accepted from another node.
+const MAX_KIND_CHARS: usize = 64;
 
 impl EventKind {
     /// The kind as stored and sent (`"message"`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Message => "message",
             Self::Action => "action",
@@ -135,17 +144,41 @@ impl EventKind {
             Self::Invite => "invite",
             Self::Privacy => "privacy",
             Self::HistoryCleared => "history_cleared",
+            Self::ContextCleared => "context_cleared",
+            Self::Other(kind) => kind,
         }
     }
 
-    /// Parses a stored kind.
+    /// Parses a kind: a known one, or [`EventKind::Other`] for a well-formed
+    /// unknown name (1 to 64 of `a-z`, `0-9`, `_`); `None` otherwise.
     pub fn parse(s: &str) -> Option<Self> {
-        EVENT_KINDS.into_iter().find(|k| k.as_str() == s)
+        if let Some(known) = EVENT_KINDS.iter().find(|k| k.as_str() == s) {
+            return Some(known.clone());
+        }
+        let well_formed = !s.is_empty()
+            && s.len() <= MAX_KIND_CHARS
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        well_formed.then(|| Self::Other(s.to_owned()))
     }
 
     /// Whether the event is something a person said (bots read these).
-    pub fn is_speech(self) -> bool {
+    pub fn is_speech(&self) -> bool {
         matches!(self, Self::Message | Self::Action)
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Self::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad event kind {name:?}")))
     }
 }
 
@@ -211,8 +244,21 @@ mod tests {
     #[test]
     fn kind_parses_what_it_prints() {
         for kind in EVENT_KINDS {
-            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind.clone()));
         }
-        assert_eq!(EventKind::parse("nope"), None);
+        // Unknown kinds from newer nodes are kept; malformed names are not.
+        assert_eq!(
+            EventKind::parse("poll_vote"),
+            Some(EventKind::Other("poll_vote".into()))
+        );
+        for bad in ["", "Nope", "a b", "x\n", &"k".repeat(65)] {
+            assert_eq!(EventKind::parse(bad), None, "{bad:?}");
+        }
+        let json = serde_json::to_string(&EventKind::Other("poll_vote".into())).unwrap();
+        assert_eq!(json, "\"poll_vote\"");
+        assert_eq!(
+            serde_json::from_str::<EventKind>(&json).unwrap(),
+            EventKind::Other("poll_vote".into())
+        );
     }
 }

@@ -35,6 +35,10 @@ pub(crate) struct Shared {
     pub next_session: AtomicU64,
     /// Becomes true once shutdown has begun; transports watch it.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
+    /// Every event stored by this node, once, as it is committed (made here
+    /// or relayed): what the mesh publishes. Bounded: a subscriber that
+    /// falls behind is told how much it missed and reads it from the store.
+    pub committed: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl Shared {
@@ -61,6 +65,14 @@ impl Shared {
             mentions: Vec::new(),
             reply_to: None,
             stopped: false,
+        }
+    }
+
+    /// Announces a stored event to the committed-event stream (no-op
+    /// without subscribers).
+    pub fn committed(&self, event: &Event) {
+        if self.committed.receiver_count() > 0 {
+            let _ = self.committed.send(event.clone());
         }
     }
 

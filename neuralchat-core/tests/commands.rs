@@ -384,11 +384,22 @@ async fn clear_resets_the_view_and_clear_history_deletes() {
         (Some("clear"), Some("r"))
     );
     let kept = bob.request(json!({"type":"history","room":"r"})).await;
+    let kinds: Vec<&str> = kept["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        kept["events"].as_array().unwrap().len(),
-        3,
-        "a view clear keeps stored history"
+        kinds,
+        ["join", "join", "message", "context_cleared"],
+        "a view clear keeps stored history and is itself an event"
     );
+    // Everyone in the room sees where the bots' conversation starts again.
+    let seen = alice
+        .recv_until(|f| f["type"] == "event" && f["event"]["kind"] == "context_cleared")
+        .await;
+    assert_eq!(seen["event"]["author"], "bob");
 
     assert_eq!(
         code(&say(&mut bob, "r", "/clear history").await),

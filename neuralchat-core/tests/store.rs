@@ -178,9 +178,17 @@ fn exercise(db: &mut Conn<'_>) {
     db.add_bot_usage("Olga", "bob", "2026-11-26", 5).unwrap();
     assert_eq!(db.bot_usage("Olga", "bob", "2026-11-25").unwrap(), 42);
 
-    // Deleting a room's history leaves other rooms alone.
-    assert_eq!(db.delete_events("general").unwrap(), 26);
-    assert!(db.history("general", None, 10).unwrap().events.is_empty());
+    // Deleting a room's history up to an event leaves that event, anything
+    // newer, and other rooms alone.
+    let cleared = event(&ids, "general", "Alice", "", None);
+    let later = event(&ids, "general", "bob", "after", None);
+    db.append_event(&cleared).unwrap();
+    db.append_event(&later).unwrap();
+    assert_eq!(db.delete_events_before("general", cleared.id).unwrap(), 26);
+    assert_eq!(
+        db.history("general", None, 10).unwrap().events,
+        vec![cleared, later]
+    );
     assert_eq!(db.history("other", None, 10).unwrap().events.len(), 1);
 }
 

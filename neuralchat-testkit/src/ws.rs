@@ -53,13 +53,13 @@ impl WsClient {
     /// Connects to `url` (e.g. `ws://127.0.0.1:PORT/ws`) and reads and checks
     /// the initial `hello` frame.
     pub async fn connect(url: &str) -> Result<WsClient> {
-        let (socket, _) =
-            tokio::time::timeout(DEFAULT_DEADLINE, tokio_tungstenite::connect_async_with_config(url, None, true))
-                .await
-                .map_err(|_| {
-                    anyhow!("connecting to {url}: no handshake within {DEFAULT_DEADLINE:?}")
-                })?
-                .with_context(|| format!("connecting to {url}"))?;
+        let (socket, _) = tokio::time::timeout(
+            DEFAULT_DEADLINE,
+            tokio_tungstenite::connect_async_with_config(url, None, true),
+        )
+        .await
+        .map_err(|_| anyhow!("connecting to {url}: no handshake within {DEFAULT_DEADLINE:?}"))?
+        .with_context(|| format!("connecting to {url}"))?;
         let mut client = WsClient {
             socket,
             backlog: VecDeque::new(),

@@ -61,7 +61,7 @@ fn event_line(e: &Event) -> String {
         .map(|t| t.format("%H:%M:%S").to_string())
         .unwrap_or_default();
     let target = e.target.as_deref().unwrap_or("");
-    let what = match e.kind {
+    let what = match &e.kind {
         EventKind::Message => format!("{}: {}", e.author, e.text),
         EventKind::Action => format!("* {} {}", e.author, e.text),
         EventKind::Join => format!("* {} joined", e.author),
@@ -74,6 +74,10 @@ fn event_line(e: &Event) -> String {
         EventKind::Invite => format!("* {} invited {target}", e.author),
         EventKind::Privacy => format!("* {} turned private {}", e.author, e.text),
         EventKind::HistoryCleared => format!("* {} cleared the history", e.author),
+        EventKind::ContextCleared => {
+            format!("* {} started a fresh conversation with the bots", e.author)
+        }
+        EventKind::Other(kind) => format!("* {} ({kind})", e.author),
     };
     format!("[{time}] #{} {what}", e.room)
 }

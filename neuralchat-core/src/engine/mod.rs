@@ -3,6 +3,7 @@
 //! methods, whatever the transport.
 
 mod commands;
+mod relay;
 mod rooms;
 
 pub use commands::{CommandOutput, Effect, Submitted};
@@ -19,6 +20,7 @@ use crate::session::{Session, SessionLink};
 use crate::shared::Shared;
 use crate::store::{Db, Store, StoreError};
 use actix::prelude::*;
+use relay::COMMITTED_BUFFER;
 use slog::{info, o, warn, Logger};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +89,7 @@ impl EngineBuilder {
             user_rates: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             shutting_down: tokio::sync::watch::channel(false).0,
+            committed: tokio::sync::broadcast::channel(COMMITTED_BUFFER).0,
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();

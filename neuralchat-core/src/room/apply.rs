@@ -1,12 +1,14 @@
-//! Every change to a room, in one atomic handler: check the actor's
-//! permission against the room's cached state, run the store work and append
-//! the event in one database job, then update the cache and fan out.
+//! Every change to a room made on this node, in one atomic handler: check
+//! the actor's permission against the room's cached state and create the
+//! change's event (`plan`); then the one path every event takes, made here
+//! or relayed (`commit.rs`): append it with its store effects in one
+//! database job, reduce the cache, fan out.
 
+use super::commit::{Applied, Check};
 use super::{is_direct, Room};
 use crate::error::{ChatError, ChatResult, ErrorCode};
-use crate::event::{Event, EventId, EventKind};
+use crate::event::{Event, EventKind};
 use crate::permissions::Role;
-use crate::store::{Appended, Conn, StoreError};
 use actix::prelude::*;
 
 /// A change to a room, made by the `actor` of [`Apply`].
@@ -59,42 +61,14 @@ pub(crate) struct Apply {
     pub change: Change,
 }
 
-/// The outcome of a change.
-#[derive(Debug, Clone)]
-pub(crate) struct Applied {
-    /// The event announcing it, if the change makes one.
-    pub event: Option<Event>,
-    /// False when nothing new happened (a retried message, a second join).
-    pub fresh: bool,
-}
-
-/// What the store job reports back.
-enum Outcome {
-    /// Done.
-    Done,
-    /// A retry: the event already stored under the client id.
-    Duplicate(Event),
-    /// The store already held the change (made through another node
-    /// sharing the database): the cache catches up, nothing is announced.
-    AlreadyDone,
-    /// Refused on what only the store knows (an invitation).
-    Refused(ChatError),
-}
-
-type Job = Box<dyn FnOnce(&mut Conn<'_>) -> Result<Outcome, StoreError> + Send>;
-
-/// A checked change, ready to run.
+/// A checked change, ready to commit.
 struct Plan {
     /// The event announcing it.
-    event: Option<Event>,
-    /// The database work (one job: state change and event together).
-    job: Job,
-    /// For `ClearContext`: where the bots' context now starts.
-    context_from: Option<EventId>,
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    event: Event,
+    /// What only the store can still refuse or find done.
+    check: Check,
+    /// Users to notify of a mention (they may read the room).
+    readers: Vec<String>,
 }
 
 impl Room {
@@ -123,16 +97,19 @@ impl Room {
         Ok(())
     }
 
-    /// Checks the change and prepares its event and store job; `None` when
-    /// there is nothing to do.
+    /// Checks the change against the cached state and creates its event;
+    /// `None` when there is nothing to do.
     fn plan(&self, actor: &str, change: &Change) -> ChatResult<Option<Plan>> {
         let me = self.standing(actor);
-        let room = self.name.clone();
-        let append = |event: &Event| {
-            let event = event.clone();
-            move |db: &mut Conn<'_>| db.append_event(&event).map(|_| ())
+        let room = &self.name;
+        let plain = |event: Event| {
+            Ok(Some(Plan {
+                event,
+                check: Check::None,
+                readers: Vec::new(),
+            }))
         };
-        let (event, job) = match change {
+        match change {
             Change::Join => {
                 if me.role.is_some() {
                     return Ok(None);
@@ -143,60 +120,29 @@ impl Room {
                         format!("you are banned from {room:?}"),
                     ));
                 }
-                if is_direct(&room) {
+                if is_direct(room) {
                     return Err(ChatError::new(
                         ErrorCode::InviteOnly,
                         "a direct conversation has two members",
                     ));
                 }
-                let role = if actor == self.settings.creator {
-                    Role::Owner
-                } else {
-                    Role::Member
-                };
-                let needs_invite = self.settings.private && !me.admin;
-                let event = self.event(EventKind::Join, actor, String::new(), None);
-                let (user, store_event) = (actor.to_owned(), append(&event));
-                let job: Job = Box::new(move |db| {
-                    if db.is_member(&room, &user)? {
-                        return Ok(Outcome::AlreadyDone);
-                    }
-                    // An invitation is used up by joining.
-                    let invited = db.take_invite(&room, &user)?;
-                    if needs_invite && !invited {
-                        return Ok(Outcome::Refused(ChatError::new(
-                            ErrorCode::InviteOnly,
-                            format!("{room:?} is private: ask a moderator for an invitation"),
-                        )));
-                    }
-                    // Joined already through another node sharing the
-                    // database: no second join event.
-                    if !db.add_member(&room, &user, role.as_str(), now_ms())? {
-                        return Ok(Outcome::AlreadyDone);
-                    }
-                    store_event(db)?;
-                    Ok(Outcome::Done)
-                });
-                (Some(event), job)
+                Ok(Some(Plan {
+                    event: self.event(EventKind::Join, actor, String::new(), None),
+                    check: Check::Join {
+                        needs_invite: self.settings.private && !me.admin,
+                    },
+                    readers: Vec::new(),
+                }))
             }
             Change::Leave => {
                 self.member_role(actor)?;
-                if is_direct(&room) {
+                if is_direct(room) {
                     return Err(ChatError::new(
                         ErrorCode::Forbidden,
                         "a direct conversation cannot be left",
                     ));
                 }
-                let event = self.event(EventKind::Leave, actor, String::new(), None);
-                let (user, store_event) = (actor.to_owned(), append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.remove_member(&room, &user)?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(EventKind::Leave, actor, String::new(), None))
             }
             Change::Say {
                 action,
@@ -214,43 +160,19 @@ impl Room {
                 };
                 let mut event =
                     self.shared
-                        .new_event(&room, kind, actor, text.clone(), client_id.clone());
+                        .new_event(room, kind, actor, text.clone(), client_id.clone());
                 event.mentions = mentions.clone();
-                let readers: Vec<String> = mentions
-                    .iter()
-                    .filter(|u| self.can_read(u) && u.as_str() != actor)
-                    .cloned()
-                    .collect();
-                let stored = event.clone();
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        // A retry (on this node or another one sharing the
-                        // database) is answered with the message already stored.
-                        match db.append_event(&stored)? {
-                            Appended::ClientIdTaken(earlier) => Ok(Outcome::Duplicate(*earlier)),
-                            Appended::Stored | Appended::AlreadyStored => {
-                                db.insert_mentions(stored.id, &stored.room, &readers)?;
-                                Ok(Outcome::Done)
-                            }
-                        }
-                    }) as Job,
-                )
+                Ok(Some(Plan {
+                    readers: self.mention_readers(&event),
+                    event,
+                    check: Check::None,
+                }))
             }
             Change::Topic(topic) => {
                 self.no_moderation_in_direct()?;
                 me.require(Role::Moderator, "setting the topic")?;
                 let text = topic.clone().unwrap_or_default();
-                let event = self.event(EventKind::Topic, actor, text, None);
-                let (topic, store_event) = (topic.clone(), append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.set_topic(&room, topic.as_deref())?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(EventKind::Topic, actor, text, None))
             }
             Change::Kick(target) | Change::Ban(target) => {
                 self.no_moderation_in_direct()?;
@@ -270,21 +192,7 @@ impl Room {
                     ));
                 }
                 let kind = if ban { EventKind::Ban } else { EventKind::Kick };
-                let event = self.event(kind, actor, String::new(), Some(target));
-                let (user, by, store_event) = (target.clone(), actor.to_owned(), append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        if ban {
-                            db.ban(&room, &user, &by, now_ms())?;
-                        }
-                        // Whoever is removed loses any invitation too.
-                        db.take_invite(&room, &user)?;
-                        db.remove_member(&room, &user)?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(kind, actor, String::new(), Some(target)))
             }
             Change::Unban(target) => {
                 self.no_moderation_in_direct()?;
@@ -295,16 +203,7 @@ impl Room {
                         format!("{target} is not banned"),
                     ));
                 }
-                let event = self.event(EventKind::Unban, actor, String::new(), Some(target));
-                let (user, store_event) = (target.clone(), append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.unban(&room, &user)?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(EventKind::Unban, actor, String::new(), Some(target)))
             }
             Change::Op(target) | Change::Deop(target) => {
                 self.no_moderation_in_direct()?;
@@ -318,21 +217,8 @@ impl Room {
                     ));
                 }
                 let role = if op { Role::Moderator } else { Role::Member };
-                let event = self.event(
-                    EventKind::Role,
-                    actor,
-                    role.as_str().to_owned(),
-                    Some(target),
-                );
-                let (user, store_event) = (target.clone(), append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.set_role(&room, &user, role.as_str())?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                let text = role.as_str().to_owned();
+                plain(self.event(EventKind::Role, actor, text, Some(target)))
             }
             Change::Invite(target) => {
                 self.no_moderation_in_direct()?;
@@ -348,106 +234,26 @@ impl Room {
                         format!("{target} is already a member"),
                     ));
                 }
-                let event = self.event(EventKind::Invite, actor, String::new(), Some(target));
-                let (user, by, store_event) = (target.clone(), actor.to_owned(), append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.invite(&room, &user, &by, now_ms())?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(EventKind::Invite, actor, String::new(), Some(target)))
             }
             Change::Private(on) => {
                 self.no_moderation_in_direct()?;
                 me.require(Role::Owner, "changing privacy")?;
                 let text = if *on { "on" } else { "off" }.to_owned();
-                let event = self.event(EventKind::Privacy, actor, text, None);
-                let (on, store_event) = (*on, append(&event));
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.set_private(&room, on)?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(EventKind::Privacy, actor, text, None))
             }
             Change::ClearHistory => {
                 self.no_moderation_in_direct()?;
                 me.require(Role::Owner, "clearing the stored history")?;
-                let event = self.event(EventKind::HistoryCleared, actor, String::new(), None);
-                let store_event = append(&event);
-                (
-                    Some(event),
-                    Box::new(move |db: &mut Conn<'_>| {
-                        db.delete_events(&room)?;
-                        store_event(db)?;
-                        Ok(Outcome::Done)
-                    }) as Job,
-                )
+                plain(self.event(EventKind::HistoryCleared, actor, String::new(), None))
             }
             Change::ClearContext => {
                 if me.role.is_none() {
                     return Err(self.not_member());
                 }
-                let from = self.shared.ids.next();
-                let job: Job = Box::new(move |db: &mut Conn<'_>| {
-                    db.set_context_from(&room, from)?;
-                    Ok(Outcome::Done)
-                });
-                return Ok(Some(Plan {
-                    event: None,
-                    job,
-                    context_from: Some(from),
-                }));
+                plain(self.event(EventKind::ContextCleared, actor, String::new(), None))
             }
-        };
-        Ok(Some(Plan {
-            event,
-            job,
-            context_from: None,
-        }))
-    }
-
-    /// Brings the cached state in line with a change that was stored.
-    fn commit(&mut self, actor: &str, change: &Change, context_from: Option<EventId>) {
-        match change {
-            Change::Join => {
-                let role = if actor == self.settings.creator {
-                    Role::Owner
-                } else {
-                    Role::Member
-                };
-                self.members.insert(actor.to_owned(), role);
-            }
-            Change::Leave => self.drop_member(actor),
-            Change::Say { .. } => {}
-            Change::Topic(topic) => self.settings.topic = topic.clone(),
-            Change::Kick(target) => self.drop_member(target),
-            Change::Ban(target) => {
-                self.drop_member(target);
-                self.bans.insert(target.clone());
-            }
-            Change::Unban(target) => {
-                self.bans.remove(target);
-            }
-            Change::Op(target) => {
-                self.members.insert(target.clone(), Role::Moderator);
-            }
-            Change::Deop(target) => {
-                self.members.insert(target.clone(), Role::Member);
-            }
-            Change::Invite(_) | Change::ClearHistory => {}
-            Change::Private(on) => self.settings.private = *on,
-            Change::ClearContext => self.settings.context_from = context_from,
         }
-    }
-
-    fn drop_member(&mut self, user: &str) {
-        self.members.remove(user);
-        self.present.retain(|_, p| p.user != user);
     }
 }
 
@@ -457,8 +263,8 @@ impl Handler<Apply> for Room {
     fn handle(&mut self, msg: Apply, _: &mut Context<Self>) -> Self::Result {
         let Plan {
             event,
-            job,
-            context_from,
+            check,
+            readers,
         } = match self.plan(&msg.actor, &msg.change) {
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
             Ok(None) => {
@@ -469,48 +275,6 @@ impl Handler<Apply> for Room {
             }
             Ok(Some(plan)) => plan,
         };
-        let store = self.shared.store.clone();
-        let run = async move { store.call("apply", job).await };
-        AtomicResponse::new(Box::pin(run.into_actor(self).then(
-            move |outcome, room, _| {
-                let mut delivery = None;
-                let result = match outcome {
-                    Err(e) | Ok(Outcome::Refused(e)) => Err(e),
-                    Ok(Outcome::Duplicate(earlier)) => Ok(Applied {
-                        event: Some(earlier),
-                        fresh: false,
-                    }),
-                    Ok(Outcome::AlreadyDone) => {
-                        room.commit(&msg.actor, &msg.change, context_from);
-                        Ok(Applied {
-                            event: None,
-                            fresh: false,
-                        })
-                    }
-                    Ok(Outcome::Done) => {
-                        // Fan out before dropping a kicked user's sessions, so they see why.
-                        if let Some(event) = &event {
-                            delivery = room.fan_out(event);
-                            room.notify_mentions(event);
-                            if let Change::Invite(target) = &msg.change {
-                                room.notify_invite(target, event);
-                            }
-                        }
-                        room.commit(&msg.actor, &msg.change, context_from);
-                        Ok(Applied { event, fresh: true })
-                    }
-                };
-                // A direct conversation's copies to other sessions are handed
-                // over before the answer, so an ack never overtakes its event.
-                let hub = room.hub.clone();
-                async move {
-                    if let Some(delivery) = delivery {
-                        let _ = hub.send(delivery).await;
-                    }
-                    result
-                }
-                .into_actor(room)
-            },
-        )))
+        AtomicResponse::new(self.commit(event, check, readers))
     }
 }

@@ -4,9 +4,12 @@
 //! so every client sees the same order.
 
 mod apply;
+mod commit;
+mod reduce;
 mod reply;
 
-pub(crate) use apply::{Applied, Apply, Change};
+pub(crate) use apply::{Apply, Change};
+pub(crate) use commit::{Applied, Ingest};
 pub(crate) use reply::{ReplyDelta, ReplyFinish, ReplyStart};
 
 use crate::error::{ChatError, ChatResult, ErrorCode};
@@ -134,14 +137,19 @@ impl Room {
         frame
     }
 
-    /// Tells mentioned users who may read the room, on every connection.
-    fn notify_mentions(&self, event: &Event) {
-        let readers: Vec<String> = event
+    /// The users an event mentions who may read the room (not its author).
+    fn mention_readers(&self, event: &Event) -> Vec<String> {
+        event
             .mentions
             .iter()
             .filter(|u| self.can_read(u) && **u != event.author)
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Tells mentioned users who may read the room, on every connection.
+    fn notify_mentions(&self, event: &Event) {
+        let readers = self.mention_readers(event);
         if readers.is_empty() {
             return;
         }

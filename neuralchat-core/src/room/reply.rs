@@ -6,6 +6,7 @@ use super::Room;
 use crate::error::ChatResult;
 use crate::event::{Event, EventId};
 use crate::protocol::ServerFrame;
+use crate::store::Appended;
 use actix::prelude::*;
 
 /// A bot starts replying: `event` has an empty text.
@@ -80,8 +81,10 @@ impl Handler<ReplyFinish> for Room {
                 // stored (the store logged why): marked stopped, it is not
                 // left hanging on their screens.
                 let mut event = msg.event;
-                if saved.is_err() {
-                    event.stopped = true;
+                match &saved {
+                    Ok(Appended::Stored) => room.shared.committed(&event),
+                    Ok(_) => {}
+                    Err(_) => event.stopped = true,
                 }
                 if let Some(delivery) = room.fan_out(&event) {
                     room.hub.do_send(delivery);

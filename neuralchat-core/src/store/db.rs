@@ -691,13 +691,28 @@ impl Conn<'_> {
         rows.into_iter().map(Event::try_from).collect()
     }
 
-    /// Deletes a room's stored events and their mentions; returns how many events.
-    pub fn delete_events(&mut self, room: &str) -> Result<usize, StoreError> {
+    /// Deletes a room's events older than `until` (a `history_cleared`
+    /// event: it stays, and so does anything newer, wherever it was made)
+    /// and their mentions; returns how many events went.
+    pub fn delete_events_before(
+        &mut self,
+        room: &str,
+        until: EventId,
+    ) -> Result<usize, StoreError> {
+        let until = until.to_string();
         Ok(with_conn!(self, conn => {
-            conn.transaction(|conn| {
-                diesel::delete(mentions::table.filter(mentions::room.eq(room))).execute(conn)?;
-                diesel::delete(events::table.filter(events::room.eq(room))).execute(conn)
-            })?
+            diesel::delete(
+                mentions::table
+                    .filter(mentions::room.eq(room))
+                    .filter(mentions::event_id.lt(&until)),
+            )
+            .execute(conn)?;
+            diesel::delete(
+                events::table
+                    .filter(events::room.eq(room))
+                    .filter(events::id.lt(&until)),
+            )
+            .execute(conn)?
         }))
     }
 

@@ -4,10 +4,12 @@
 
 mod actor;
 mod db;
+mod effects;
 mod error;
 mod rows;
 pub mod schema;
 
 pub use actor::Store;
 pub use db::{Appended, Backend, Conn, Db, HistoryPage, RoomRecord, RoomSettings, UserRecord};
+pub use effects::join_role;
 pub use error::StoreError;

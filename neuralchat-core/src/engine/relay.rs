@@ -1,0 +1,90 @@
+//! The engine's side of replication between nodes, free of any transport:
+//! a stream of every event this node stores, and the entry point for events
+//! made on other nodes. The mesh (MQTT) lives outside the core and uses
+//! only these.
+
+use super::Engine;
+use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::event::Event;
+use crate::hub::{Creation, OpenRoom};
+use crate::room::{is_direct, Ingest};
+use slog::{debug, warn};
+use tokio::sync::broadcast;
+
+/// How many committed events a slow subscriber may fall behind before it is
+/// told it lagged (and must read the rest from the store).
+pub(super) const COMMITTED_BUFFER: usize = 4096;
+
+impl Engine {
+    /// Every event this node stores from now on (made here or relayed), in
+    /// commit order. A receiver that falls more than a few thousand events
+    /// behind gets `RecvError::Lagged` and must read the gap from the store.
+    pub fn subscribe_committed(&self) -> broadcast::Receiver<Event> {
+        self.shared().committed.subscribe()
+    }
+
+    /// Takes in an event made on another node: stores it once (by id) and,
+    /// if it is new here, brings the room's state in line with it and
+    /// delivers it to the room. Returns whether it was new. The origin node
+    /// checked its permission; events are authenticated by the mesh before
+    /// they get here. A room this node has not seen is created from the
+    /// event.
+    pub async fn ingest(&self, event: Event) -> ChatResult<bool> {
+        let members = match relayed_room_members(&event) {
+            Some(keys) => {
+                let mut members = Vec::with_capacity(keys.len());
+                for key in keys {
+                    members.push(self.registered_name(&key).await.unwrap_or(key));
+                }
+                members
+            }
+            None => {
+                warn!(self.shared().log, "relayed event refused"; "id" => %event.id,
+                    "origin" => &event.origin, "reason" => "malformed");
+                return Err(ChatError::new(
+                    ErrorCode::BadFrame,
+                    "malformed relayed event",
+                ));
+            }
+        };
+        let addr = self
+            .hub()
+            .send(OpenRoom {
+                name: event.room.clone(),
+                create: Some(Creation {
+                    creator: event.author.clone(),
+                    private: is_direct(&event.room),
+                    members,
+                }),
+            })
+            .await??;
+        let (id, origin) = (event.id, event.origin.clone());
+        let fresh = addr.send(Ingest { event }).await??;
+        debug!(self.shared().log, "relayed event"; "id" => %id, "origin" => origin, "fresh" => fresh);
+        Ok(fresh)
+    }
+}
+
+/// The members a relayed event's room starts with if this node creates it
+/// (a direct conversation `@a+b`: its two users, by key), or `None` when
+/// the event's room, author or origin is malformed.
+fn relayed_room_members(event: &Event) -> Option<Vec<String>> {
+    if event.author.is_empty() || event.origin.is_empty() {
+        return None;
+    }
+    if let Some(pair) = event.room.strip_prefix('@') {
+        let (a, b) = pair.split_once('+')?;
+        let valid =
+            |k: &str| crate::names::validate_username(k).is_ok() && crate::names::user_key(k) == k;
+        if !(valid(a) && valid(b) && a <= b) {
+            return None;
+        }
+        let mut keys = vec![a.to_owned()];
+        if a != b {
+            keys.push(b.to_owned());
+        }
+        return Some(keys);
+    }
+    let canonical = crate::names::canonical_room(&event.room).ok()?;
+    (canonical == event.room).then(Vec::new)
+}

@@ -1,0 +1,86 @@
+//! The store side of the room reducer: what an event changes in the room
+//! tables besides being appended. The same function runs for events made on
+//! this node and for events relayed from other nodes, so two nodes holding
+//! the same events hold the same members, roles, bans, invitations, topic,
+//! privacy and bot context start.
+
+use super::{Conn, StoreError};
+use crate::event::{Event, EventKind};
+
+/// The role a user gets by joining: the room's creator owns it.
+pub fn join_role(creator: &str, user: &str) -> &'static str {
+    if creator == user {
+        "owner"
+    } else {
+        "member"
+    }
+}
+
+impl Conn<'_> {
+    /// Applies what `event` (already appended) changes in its room's
+    /// tables. A room this node has never seen is created first (an event
+    /// relayed from another node): its creator is the event's author, and a
+    /// direct conversation `@a+b` gets its two members. Unknown kinds change
+    /// nothing.
+    pub fn apply_effects(&mut self, event: &Event) -> Result<(), StoreError> {
+        let room = event.room.as_str();
+        let settings = match self.room_settings(room)? {
+            Some(settings) => settings,
+            None => {
+                let direct = room.starts_with('@');
+                self.ensure_room(room, &event.author, direct, event.ts)?;
+                if let Some(pair) = room.strip_prefix('@') {
+                    for member in pair.split('+') {
+                        self.add_member(room, member, "member", event.ts)?;
+                    }
+                }
+                self.room_settings(room)?
+                    .ok_or_else(|| StoreError::Conflict(format!("room {room:?} vanished")))?
+            }
+        };
+        let target = event.target.as_deref().unwrap_or_default();
+        match &event.kind {
+            EventKind::Join => {
+                // An invitation is used up by joining.
+                self.take_invite(room, &event.author)?;
+                let role = join_role(&settings.creator, &event.author);
+                self.add_member(room, &event.author, role, event.ts)?;
+            }
+            EventKind::Leave => {
+                self.remove_member(room, &event.author)?;
+            }
+            EventKind::Kick | EventKind::Ban => {
+                if event.kind == EventKind::Ban {
+                    self.ban(room, target, &event.author, event.ts)?;
+                }
+                // Whoever is removed loses any invitation too.
+                self.take_invite(room, target)?;
+                self.remove_member(room, target)?;
+            }
+            EventKind::Unban => {
+                self.unban(room, target)?;
+            }
+            EventKind::Role => {
+                self.set_role(room, target, &event.text)?;
+            }
+            EventKind::Invite => {
+                self.invite(room, target, &event.author, event.ts)?;
+            }
+            EventKind::Topic => {
+                let topic = (!event.text.is_empty()).then_some(event.text.as_str());
+                self.set_topic(room, topic)?;
+            }
+            EventKind::Privacy => {
+                self.set_private(room, event.text == "on")?;
+            }
+            EventKind::HistoryCleared => {
+                self.delete_events_before(room, event.id)?;
+            }
+            EventKind::ContextCleared => {
+                self.set_context_from(room, event.id)?;
+            }
+            EventKind::Message | EventKind::Action | EventKind::Other(_) => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! Replication without a transport: every event one engine commits is
+//! handed to a second engine's `ingest`, as the mesh does. The second node
+//! then holds the same history (same ids, same order) and the same room
+//! state, derived from the events alone; a second copy changes nothing; a
+//! kind it does not know is stored and served as is.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use neuralchat_core::{Engine, Event, EventKind};
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::{engine, fast_config, Client};
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+
+async fn node(dir: &TempDir, id: &str) -> Engine {
+    let mut config = fast_config();
+    config.node.id = Some(id.into());
+    engine(dir, config).await
+}
+
+async fn client(engine: &Engine, name: &str) -> Client {
+    let mut c = Client::connect(engine).await;
+    c.sign_up(name).await;
+    c
+}
+
+/// Relays everything `from` commits into `to`; reports each event's
+/// `ingest` answer (new or not).
+fn relay(from: &Engine, to: &Engine) -> mpsc::UnboundedReceiver<(Event, bool)> {
+    let mut committed = from.subscribe_committed();
+    let (to, (report, reports)) = (to.clone(), mpsc::unbounded_channel());
+    actix_rt::spawn(async move {
+        while let Ok(event) = committed.recv().await {
+            let fresh = to.ingest(event.clone()).await.unwrap();
+            let _ = report.send((event, fresh));
+        }
+    });
+    reports
+}
+
+/// Waits until `reports` has told of `id`.
+async fn relayed(reports: &mut mpsc::UnboundedReceiver<(Event, bool)>, id: &Value) -> bool {
+    loop {
+        let (event, fresh) = tokio::time::timeout(Duration::from_secs(10), reports.recv())
+            .await
+            .expect("relayed in time")
+            .expect("relay running");
+        if json!(event.id.to_string()) == *id {
+            return fresh;
+        }
+    }
+}
+
+async fn history(c: &mut Client, room: &str) -> Value {
+    c.request(json!({"type":"history","room":room,"limit":200}))
+        .await["events"]
+        .clone()
+}
+
+#[actix_rt::test]
+async fn a_relayed_room_has_the_same_history_and_state() {
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let (a, b) = (node(&dir_a, "node-a").await, node(&dir_b, "node-b").await);
+    let mut reports = relay(&a, &b);
+    // Accounts are not relayed here: each node has its own.
+    let mut alice_a = client(&a, "alice").await;
+    let mut bob_a = client(&a, "bob").await;
+    let mut alice_b = client(&b, "alice").await;
+    let mut bob_b = client(&b, "bob").await;
+
+    alice_a.request(json!({"type":"join","room":"r"})).await;
+    bob_a.request(json!({"type":"join","room":"r"})).await;
+    for text in ["one", "/topic rust", "/op bob", "/deop bob", "/clear"] {
+        let answer = alice_a
+            .request(json!({"type":"send","room":"r","text":text}))
+            .await;
+        assert!(
+            answer["type"] == "ack" || answer["type"] == "command",
+            "{answer}"
+        );
+    }
+    let last = alice_a
+        .request(json!({"type":"send","room":"r","text":"/ban bob"}))
+        .await;
+    assert_eq!(last["type"], "command", "{last}");
+    let history_a = history(&mut alice_a, "r").await;
+    let last_id = &history_a.as_array().unwrap().last().unwrap()["id"];
+    assert!(relayed(&mut reports, last_id).await);
+
+    // The same events, in the same order, on both nodes.
+    assert_eq!(history(&mut alice_b, "r").await, history_a);
+    // State derived from the relayed events: bob is banned on B, alice is a
+    // member (she posts without joining there) and owner, the topic is set.
+    let refused = bob_b.request(json!({"type":"join","room":"r"})).await;
+    assert_eq!(refused["code"], "banned", "{refused}");
+    let said = alice_b
+        .request(json!({"type":"send","room":"r","text":"from b"}))
+        .await;
+    assert_eq!(said["type"], "ack", "{said}");
+    let joined = alice_b.request(json!({"type":"join","room":"r"})).await;
+    assert_eq!(joined["topic"], "rust", "{joined}");
+    let who = alice_b
+        .request(json!({"type":"send","room":"r","text":"/who"}))
+        .await;
+    assert!(who["text"].as_str().unwrap().contains("alice"), "{who}");
+    assert!(!who["text"].as_str().unwrap().contains("bob"), "{who}");
+
+    // A second copy of an event changes nothing and is not delivered again.
+    let first: Event = serde_json::from_value(history_a[0].clone()).unwrap();
+    assert!(!b.ingest(first).await.unwrap());
+
+    // A kind from a newer node is stored and served as is.
+    let mut newer: Event = serde_json::from_value(history_a[2].clone()).unwrap();
+    newer.kind = EventKind::Other("poll_vote".into());
+    newer.id = "01ffffff-ffff-7fff-bfff-ffffffffffff".parse().unwrap();
+    newer.client_id = None;
+    assert!(b.ingest(newer).await.unwrap());
+    let seen = alice_b
+        .recv_until(|f| f["type"] == "event" && f["event"]["kind"] == "poll_vote")
+        .await;
+    assert_eq!(seen["event"]["id"], "01ffffff-ffff-7fff-bfff-ffffffffffff");
+    let stored = history(&mut alice_b, "r").await;
+    assert_eq!(
+        stored.as_array().unwrap().last().unwrap()["kind"],
+        "poll_vote"
+    );
+}
+
+#[actix_rt::test]
+async fn malformed_relayed_events_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let b = node(&dir, "node-b").await;
+    let mut alice = client(&b, "alice").await;
+    alice.request(json!({"type":"join","room":"r"})).await;
+    let history = history(&mut alice, "r").await;
+    let good: Event = serde_json::from_value(history[0].clone()).unwrap();
+    for room in ["R", "has space", "@b+a", "@alice", ""] {
+        let mut bad = good.clone();
+        bad.room = room.into();
+        bad.id = "01aaaaaa-aaaa-7aaa-aaaa-aaaaaaaaaaaa".parse().unwrap();
+        let refused = b.ingest(bad).await.unwrap_err();
+        assert_eq!(refused.code.as_str(), "bad_frame", "{room:?}");
+    }
+}
