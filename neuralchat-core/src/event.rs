@@ -24,6 +24,16 @@ impl EventId {
         ms
     }
 
+    /// The smallest id of millisecond `ms` (ids made at `ms` or later sort
+    /// at or above it): a time bound for "events since".
+    pub fn floor_of_millis(ms: i64) -> Self {
+        let ms = (ms.max(0) as u128) & ((1u128 << 48) - 1);
+        // 48-bit time, version 7, RFC 4122 variant, zero random bits.
+        EventId(Uuid::from_u128(
+            (ms << 80) | (0x7u128 << 76) | (0b10u128 << 62),
+        ))
+    }
+
     /// The underlying UUID.
     pub fn as_uuid(&self) -> &Uuid {
         &self.0
@@ -239,6 +249,16 @@ mod tests {
         let now = chrono::Utc::now().timestamp_millis();
         assert!((now - id.millis()).abs() < 60_000);
         assert_eq!(id.as_uuid().get_version_num(), 7);
+    }
+
+    #[test]
+    fn floor_of_millis_bounds_the_ids_of_that_moment() {
+        let id = EventIdGen::new().next();
+        let floor = EventId::floor_of_millis(id.millis());
+        assert!(floor <= id);
+        assert_eq!(floor.millis(), id.millis());
+        assert!(EventId::floor_of_millis(id.millis() + 1) > id);
+        assert_eq!(floor.as_uuid().get_version_num(), 7);
     }
 
     #[test]

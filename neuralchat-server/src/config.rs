@@ -9,6 +9,7 @@ use neuralchat_core::config::{
     AccountsConfig, HistoryConfig, LimitsConfig, NodeConfig, StoreConfig,
 };
 use neuralchat_core::EngineConfig;
+use neuralchat_mesh::MeshConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -93,6 +94,8 @@ pub struct ServerConfig {
     pub admins: Vec<String>,
     /// AI bots (`[[bots]]`).
     pub bots: Vec<BotConfig>,
+    /// The mesh: other nodes, through MQTT brokers (`[mesh]`, `[[mesh.brokers]]`).
+    pub mesh: MeshConfig,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +111,7 @@ impl Default for ServerConfig {
             store: StoreConfig::default(),
             admins: Vec::new(),
             bots: vec![BotConfig::olga()],
+            mesh: MeshConfig::default(),
         }
     }
 }
@@ -116,6 +120,7 @@ impl Default for ServerConfig {
 /// (the CLI's `NEURALCHAT_HOME`, `NEURALCHAT_PASSWORD`, ...) are not ours.
 const SECTIONS: &[&str] = &[
     "bind", "database", "log", "node", "accounts", "limits", "history", "store", "admins", "bots",
+    "mesh",
 ];
 
 fn ours(key: &str) -> bool {
@@ -159,6 +164,10 @@ impl ServerConfig {
                 .join("; ")
         })?;
         config.engine().validate()?;
+        config.mesh.validate()?;
+        if config.mesh.enabled() && config.node.id.is_none() {
+            return Err("node.id: a stable node id is required once mesh.brokers are set".into());
+        }
         if config.log.level.parse::<slog::Level>().is_err() {
             return Err(format!(
                 "log.level {:?} is not a level (trace, debug, info, warning, error, critical)",

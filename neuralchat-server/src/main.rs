@@ -14,11 +14,16 @@ use anyhow::Context;
 use clap::Parser;
 use config::{Args, ServerConfig};
 use neuralchat_core::Engine;
+use neuralchat_mesh::Mesh;
 use slog::info;
 
-/// `GET /healthz`
-async fn healthz(engine: web::Data<Engine>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "node": engine.node_id() }))
+/// `GET /healthz`: the node, and each mesh broker link's state.
+async fn healthz(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -> HttpResponse {
+    let mut body = serde_json::json!({ "status": "ok", "node": engine.node_id() });
+    if let Some(mesh) = mesh.as_ref() {
+        body["mesh"] = serde_json::json!({ "brokers": mesh.status().brokers });
+    }
+    HttpResponse::Ok().json(body)
 }
 
 #[actix_web::main]
@@ -43,12 +48,22 @@ async fn main() -> anyhow::Result<()> {
                 redact(&config.database)
             )
         })?;
+    let mesh = if config.mesh.enabled() {
+        let mesh = Mesh::start(engine.clone(), &config.mesh, log.clone())
+            .await
+            .context("cannot start the mesh")?;
+        Some(mesh)
+    } else {
+        None
+    };
+    let mesh = web::Data::new(mesh);
     let data = web::Data::new(engine.clone());
     let max_body = config.limits.max_frame_bytes;
     let conn_log = log.new(slog::o!("transport" => "tcp"));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(mesh.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/ws", web::get().to(ws::endpoint))
             .configure(|cfg| rest::routes(cfg, max_body))

@@ -5,7 +5,7 @@
 
 use super::Engine;
 use crate::error::{ChatError, ChatResult, ErrorCode};
-use crate::event::Event;
+use crate::event::{Event, EventId};
 use crate::hub::{Creation, OpenRoom};
 use crate::room::{is_direct, Ingest};
 use slog::{debug, warn};
@@ -21,6 +21,32 @@ impl Engine {
     /// behind gets `RecvError::Lagged` and must read the gap from the store.
     pub fn subscribe_committed(&self) -> broadcast::Receiver<Event> {
         self.shared().committed.subscribe()
+    }
+
+    /// Up to `limit` stored events of every room with ids after `after`
+    /// (all when `None`), oldest first, and whether more follow.
+    pub async fn events_since(
+        &self,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> ChatResult<(Vec<Event>, bool)> {
+        let fetch = limit.saturating_add(1);
+        let mut events = self
+            .shared()
+            .store
+            .call("events_since", move |db| db.events_since(after, fetch))
+            .await?;
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        Ok((events, more))
+    }
+
+    /// The newest event id this node holds, in any room.
+    pub async fn newest_event_id(&self) -> ChatResult<Option<EventId>> {
+        self.shared()
+            .store
+            .call("newest_event_id", |db| db.newest_event_id())
+            .await
     }
 
     /// Takes in an event made on another node: stores it once (by id) and,

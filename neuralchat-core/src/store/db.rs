@@ -691,6 +691,40 @@ impl Conn<'_> {
         rows.into_iter().map(Event::try_from).collect()
     }
 
+    /// Up to `limit` events of every room with ids after `after` (all when
+    /// `None`), oldest first: what a node catching up reads from a peer.
+    pub fn events_since(
+        &mut self,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let after = after.map(|id| id.to_string());
+        let rows: Vec<EventRow> = with_conn!(self, conn => {
+            let mut query = events::table
+                .select(EventRow::as_select())
+                .order(events::id.asc())
+                .limit(i64::from(limit))
+                .into_boxed();
+            if let Some(after) = &after {
+                query = query.filter(events::id.gt(after.clone()));
+            }
+            query.load(conn)?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// The newest event id stored, in any room.
+    pub fn newest_event_id(&mut self) -> Result<Option<EventId>, StoreError> {
+        let id: Option<String> = with_conn!(self, conn => {
+            events::table.select(diesel::dsl::max(events::id)).first(conn)?
+        });
+        id.map(|id| {
+            id.parse()
+                .map_err(|_| StoreError::Corrupt(format!("event id {id:?}")))
+        })
+        .transpose()
+    }
+
     /// Deletes a room's events older than `until` (a `history_cleared`
     /// event: it stays, and so does anything newer, wherever it was made)
     /// and their mentions; returns how many events went.

@@ -1,0 +1,212 @@
+//! One broker link: a paho-mqtt client (MQTT v5, persistent session, QoS 1)
+//! kept connected to one broker, reconnecting with backoff. What arrives is
+//! handed to the mesh through a bounded channel: paho's delivery thread
+//! blocks while the mesh is busy, so the broker holds back the rest instead
+//! of anything being dropped.
+
+use crate::config::BrokerConfig;
+use crate::topics::Topics;
+use paho_mqtt as mqtt;
+use serde::Serialize;
+use slog::{info, warn, Logger};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+/// How long a broker keeps a node's session (and its queued QoS 1
+/// messages) while the node is away.
+const SESSION_EXPIRY_SECS: u32 = 3600;
+/// Backoff between connection attempts: from this ...
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// ... doubling up to this.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A broker that does not answer a connect in this time is retried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keep-alive: a dead broker is noticed within about 1.5 times this.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// What a link tells the mesh.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// Link `0` is connected and subscribed.
+    Up(usize),
+    /// Link `0` lost its broker.
+    Down(usize),
+    /// A payload arrived on link `0`.
+    Payload(usize, Vec<u8>),
+}
+
+/// A link's state, for `/healthz` and the logs.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// The broker's URL.
+    pub url: String,
+    /// Connected and subscribed now.
+    pub connected: bool,
+    /// How many times it connected.
+    pub connects: u64,
+    /// The last connection error, if any.
+    pub last_error: Option<String>,
+}
+
+/// The handle the mesh keeps of one link.
+#[derive(Clone)]
+pub struct Link {
+    /// The paho client (cheap to clone).
+    client: mqtt::AsyncClient,
+    /// Its state.
+    status: Arc<Mutex<LinkStatus>>,
+}
+
+fn lock(status: &Mutex<LinkStatus>) -> std::sync::MutexGuard<'_, LinkStatus> {
+    match status.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Link {
+    /// Creates the client for broker `index` and starts keeping it
+    /// connected; payloads and state changes go to `events`.
+    pub fn start(
+        index: usize,
+        broker: &BrokerConfig,
+        node: &str,
+        topics: Topics,
+        presence: (Vec<u8>, Vec<u8>),
+        events: mpsc::Sender<LinkEvent>,
+        log: Logger,
+    ) -> Result<Self, mqtt::Error> {
+        let client = mqtt::CreateOptionsBuilder::new()
+            .server_uri(&broker.url)
+            // One session per node and broker: the broker keeps what it
+            // queued for this node across the node's restarts.
+            .client_id(format!("neuralchat-{node}-{index}"))
+            .mqtt_version(mqtt::MQTT_VERSION_5)
+            .create_client()?;
+        let lost = Arc::new(Notify::new());
+        let payloads = events.clone();
+        client.set_message_callback(move |_, message| {
+            if let Some(message) = message {
+                // Runs on paho's own thread: blocking here holds the broker back.
+                let _ =
+                    payloads.blocking_send(LinkEvent::Payload(index, message.payload().to_vec()));
+            }
+        });
+        let on_lost = lost.clone();
+        client.set_connection_lost_callback(move |_| on_lost.notify_one());
+        let on_disconnect = lost.clone();
+        client.set_disconnected_callback(move |_, _, _| on_disconnect.notify_one());
+        let status = Arc::new(Mutex::new(LinkStatus {
+            url: broker.url.clone(),
+            ..LinkStatus::default()
+        }));
+        let link = Self {
+            client: client.clone(),
+            status: status.clone(),
+        };
+        let (online, offline) = presence;
+        let mut options = mqtt::ConnectOptionsBuilder::new_v5();
+        options
+            .clean_start(false)
+            .properties(mqtt::properties![
+                mqtt::PropertyCode::SessionExpiryInterval => SESSION_EXPIRY_SECS
+            ])
+            .keep_alive_interval(KEEP_ALIVE)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .will_message(mqtt::Message::new_retained(
+                topics.presence.clone(),
+                offline,
+                mqtt::QOS_1,
+            ));
+        if let Some(user) = &broker.username {
+            options.user_name(user);
+        }
+        if let Some(password) = &broker.password {
+            options.password(password);
+        }
+        let options = options.finalize();
+        let log = log.new(slog::o!("broker" => broker.url.clone()));
+        actix_rt::spawn(async move {
+            let mut backoff = BACKOFF_MIN;
+            loop {
+                match connect(&client, options.clone(), &topics, &online).await {
+                    Ok(()) => {
+                        backoff = BACKOFF_MIN;
+                        {
+                            let mut status = lock(&status);
+                            status.connected = true;
+                            status.connects += 1;
+                        }
+                        info!(log, "mesh link up");
+                        if events.send(LinkEvent::Up(index)).await.is_err() {
+                            return;
+                        }
+                        // Checked after waiting too: the loss may have been
+                        // signalled before this task waited.
+                        while client.is_connected() {
+                            tokio::select! {
+                                _ = lost.notified() => {}
+                                _ = tokio::time::sleep(KEEP_ALIVE) => {}
+                            }
+                        }
+                        lock(&status).connected = false;
+                        warn!(log, "mesh link down");
+                        if events.send(LinkEvent::Down(index)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let error = e.to_string();
+                        warn!(log, "mesh link cannot connect"; "error" => &error,
+                            "retry_in_ms" => backoff.as_millis() as u64);
+                        lock(&status).last_error = Some(error);
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        });
+        Ok(link)
+    }
+
+    /// Publishes `payload` on `topic` (QoS 1) if the link is up; returns
+    /// whether it was handed to the client.
+    pub fn publish(&self, topic: &str, payload: Vec<u8>, retained: bool) -> bool {
+        if !self.client.is_connected() {
+            return false;
+        }
+        let message = if retained {
+            mqtt::Message::new_retained(topic, payload, mqtt::QOS_1)
+        } else {
+            mqtt::Message::new(topic, payload, mqtt::QOS_1)
+        };
+        self.client.try_publish(message).is_ok()
+    }
+
+    /// The link's state now.
+    pub fn status(&self) -> LinkStatus {
+        lock(&self.status).clone()
+    }
+}
+
+/// Connects, subscribes to the mesh's topics and says this node is online.
+async fn connect(
+    client: &mqtt::AsyncClient,
+    options: mqtt::ConnectOptions,
+    topics: &Topics,
+    online: &[u8],
+) -> Result<(), mqtt::Error> {
+    client.connect(options).await?;
+    let subscriptions = topics.subscriptions();
+    let qos = vec![mqtt::QOS_1; subscriptions.len()];
+    client.subscribe_many(&subscriptions, &qos).await?;
+    client
+        .publish(mqtt::Message::new_retained(
+            topics.presence.clone(),
+            online.to_vec(),
+            mqtt::QOS_1,
+        ))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! The mesh's MQTT topics, under `neuralchat/v1/mesh/`:
+//! - `events/{origin}`: events stored by node `origin`;
+//! - `nodes/{node}`: a node's presence (retained; its last will says offline);
+//! - `sync/request`: catch-up requests (every node reads them, the one
+//!   asked answers);
+//! - `sync/{node}`: catch-up answers for `node`.
+
+/// The topics one node uses.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// Where this node publishes its events.
+    pub events: String,
+    /// This node's presence.
+    pub presence: String,
+    /// Catch-up requests.
+    pub sync_request: String,
+    /// Catch-up answers for this node.
+    pub sync_answers: String,
+}
+
+/// The common prefix.
+pub const PREFIX: &str = "neuralchat/v1/mesh";
+
+impl Topics {
+    /// The topics of node `node`.
+    pub fn new(node: &str) -> Self {
+        Self {
+            events: format!("{PREFIX}/events/{node}"),
+            presence: format!("{PREFIX}/nodes/{node}"),
+            sync_request: format!("{PREFIX}/sync/request"),
+            sync_answers: format!("{PREFIX}/sync/{node}"),
+        }
+    }
+
+    /// Where to answer node `node`.
+    pub fn answers_for(node: &str) -> String {
+        format!("{PREFIX}/sync/{node}")
+    }
+
+    /// What a node subscribes to.
+    pub fn subscriptions(&self) -> Vec<String> {
+        vec![
+            format!("{PREFIX}/events/+"),
+            format!("{PREFIX}/nodes/+"),
+            self.sync_request.clone(),
+            self.sync_answers.clone(),
+        ]
+    }
+}

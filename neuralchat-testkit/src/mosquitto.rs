@@ -1,0 +1,139 @@
+//! A real Mosquitto broker (Debian's `mosquitto` package) on a free
+//! loopback port, started as a child process: tests kill it (`kill -9`) and
+//! restart it on the same port.
+
+use crate::free_port;
+use crate::DEFAULT_DEADLINE;
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+/// A running (or killed) broker.
+#[derive(Debug)]
+pub struct Mosquitto {
+    /// The child process while it runs.
+    child: Option<Child>,
+    /// The port it listens on, kept across restarts.
+    port: u16,
+    /// Its configuration file.
+    config: PathBuf,
+    /// Its log file.
+    log: PathBuf,
+    /// Where the files live.
+    _dir: TempDir,
+}
+
+/// The broker binary: `$MOSQUITTO`, or Debian's path, or `mosquitto` on PATH.
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOSQUITTO") {
+        return PathBuf::from(path);
+    }
+    let debian = Path::new("/usr/sbin/mosquitto");
+    if debian.exists() {
+        return debian.to_path_buf();
+    }
+    PathBuf::from("mosquitto")
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free port and waits until it accepts connections.
+    pub async fn start() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("nc-mosquitto-")
+            .tempdir()
+            .context("creating the broker's temp dir")?;
+        let port = free_port();
+        let config = dir.path().join("mosquitto.conf");
+        let log = dir.path().join("mosquitto.log");
+        // No persistence: a killed broker forgets its sessions, the worst case.
+        std::fs::write(
+            &config,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
+                 persistence false\nmax_queued_messages 100000\nlog_dest stderr\n"
+            ),
+        )
+        .context("writing mosquitto.conf")?;
+        let mut broker = Self {
+            child: None,
+            port,
+            config,
+            log,
+            _dir: dir,
+        };
+        broker.restart().await?;
+        Ok(broker)
+    }
+
+    /// `tcp://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the broker with SIGKILL (a crash) and waits for it.
+    pub async fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("killing mosquitto")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the broker (again) on its port and waits until it accepts
+    /// connections.
+    pub async fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("mosquitto is already running");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .context("opening mosquitto.log")?;
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting mosquitto (apt-get install mosquitto)")?;
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    return Err(anyhow!("mosquitto exited ({status}):\n{}", self.log_text()));
+                }
+            }
+            if started.elapsed() > DEFAULT_DEADLINE {
+                bail!(
+                    "mosquitto did not listen on {} in time:\n{}",
+                    self.port,
+                    self.log_text()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The broker's log so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+}

@@ -1,0 +1,256 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The mesh with real Mosquitto brokers and real server processes: events
+//! cross nodes through several brokers at once; killing a broker in the
+//! middle of a conversation loses and duplicates nothing; a node killed
+//! while the brokers also forgot its sessions catches up from its peer; a
+//! payload forged with `mosquitto_pub` is refused and never stored.
+
+use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess, WsClient};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "test-mesh-key-0123456789";
+const DEADLINE: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "correct horse";
+
+/// Starts node `id` in `dir` (its own SQLite database), meshed over `brokers`.
+async fn node(dir: &Path, id: &str, brokers: &[&Mosquitto]) -> ServerProcess {
+    let mut toml = format!("[mesh]\nkey = \"{KEY}\"\n");
+    for broker in brokers {
+        toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
+    }
+    let config = dir.join("mesh.toml");
+    std::fs::write(&config, toml).unwrap();
+    let server = ServerProcess::start(
+        ServerOptions::new()
+            .dir(dir)
+            .node_id(id)
+            .relaxed_limits()
+            .arg("--config")
+            .arg(config.display().to_string()),
+    )
+    .await
+    .unwrap();
+    links_up(&server, brokers.len()).await;
+    server
+}
+
+/// Waits until `/healthz` shows `count` broker links connected.
+async fn links_up(server: &ServerProcess, count: usize) {
+    let started = Instant::now();
+    loop {
+        let (_, health) = server.http().get("/healthz", None).await.unwrap();
+        let up = health["mesh"]["brokers"]
+            .as_array()
+            .map(|b| b.iter().filter(|l| l["connected"] == true).count())
+            .unwrap_or(0);
+        if up == count {
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{} of {count} links up: {health}\n{}",
+            up,
+            server.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn user(server: &ServerProcess, name: &str) -> WsClient {
+    let mut client = WsClient::connect(&server.ws_url()).await.unwrap();
+    client.register_and_login(name, PASSWORD).await.unwrap();
+    client
+}
+
+async fn history(client: &mut WsClient, room: &str) -> Vec<Value> {
+    let page = client
+        .request_ok(
+            json!({"type": "history", "room": room, "limit": 200}),
+            "history",
+        )
+        .await
+        .unwrap();
+    page["events"].as_array().unwrap().clone()
+}
+
+/// Waits until `client`'s node serves a history of `room` holding `ids`.
+async fn history_holds(client: &mut WsClient, room: &str, ids: &[String]) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let answer = client
+            .request(json!({"type": "history", "room": room, "limit": 200}))
+            .await
+            .unwrap();
+        if let Some(events) = answer["events"].as_array() {
+            let held: HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+            if ids.iter().all(|id| held.contains(id.as_str())) {
+                return events.clone();
+            }
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "history of {room} never held all of {ids:?}: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `text` and returns the acknowledged id.
+async fn say(client: &mut WsClient, room: &str, text: &str) -> String {
+    let ack = client
+        .send_message(room, text, Some(&format!("cid-{text}")))
+        .await
+        .unwrap();
+    ack["id"].as_str().unwrap().to_owned()
+}
+
+/// Reads live events on `client` until it has seen every id in `ids`;
+/// returns how many times each message id arrived.
+async fn receive_all(client: &mut WsClient, ids: &[String]) -> Vec<String> {
+    let wanted: HashSet<&String> = ids.iter().collect();
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while !wanted.iter().all(|id| seen.contains(*id)) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "saw {} of {}",
+            seen.len(),
+            ids.len()
+        );
+        let frame = client
+            .recv_until(|f| f["type"] == "event" && f["event"]["kind"] == "message")
+            .await
+            .unwrap();
+        seen.push(frame["event"]["id"].as_str().unwrap().to_owned());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_broker_killed_mid_conversation_loses_and_duplicates_nothing() {
+    let mut brokers = Vec::new();
+    for _ in 0..3 {
+        brokers.push(Mosquitto::start().await.unwrap());
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let all: Vec<&Mosquitto> = brokers.iter().collect();
+    let a = node(dir_a.path(), "node-a", &all).await;
+    let b = node(dir_b.path(), "node-b", &all).await;
+
+    // Accounts are per node here; rooms and their events are shared.
+    let mut alice = user(&a, "alice").await;
+    let mut bob = user(&b, "bob").await;
+    alice.join("general").await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let first: Vec<String> = vec![created[0]["id"].as_str().unwrap().to_owned()];
+    history_holds(&mut bob, "general", &first).await;
+    bob.join("general").await.unwrap();
+
+    let mut sent_a = Vec::new();
+    let mut sent_b = Vec::new();
+    for i in 0..60 {
+        if i == 20 {
+            brokers[0].kill().await.unwrap();
+        }
+        if i == 40 {
+            brokers[0].restart().await.unwrap();
+        }
+        sent_a.push(say(&mut alice, "general", &format!("a{i}")).await);
+        sent_b.push(say(&mut bob, "general", &format!("b{i}")).await);
+    }
+    // Every message reached the other node's member exactly once.
+    let got_b = receive_all(&mut bob, &sent_a).await;
+    let got_a = receive_all(&mut alice, &sent_b).await;
+    for (got, sent) in [(&got_b, &sent_a), (&got_a, &sent_b)] {
+        let unique: HashSet<&String> = got.iter().collect();
+        assert_eq!(unique.len(), got.len(), "no event delivered twice");
+        assert!(sent.iter().all(|id| unique.contains(id)));
+    }
+    // Both nodes hold the same history: same ids, same order.
+    links_up(&a, 3).await;
+    let everything: Vec<String> = sent_a.iter().chain(&sent_b).cloned().collect();
+    let on_a = history_holds(&mut alice, "general", &everything).await;
+    let on_b = history_holds(&mut bob, "general", &everything).await;
+    assert_eq!(on_a, on_b);
+    let messages = on_a.iter().filter(|e| e["kind"] == "message").count();
+    assert_eq!(messages, 120, "each message stored once");
+}
+
+#[tokio::test]
+async fn a_killed_node_catches_up_after_the_brokers_forgot_it() {
+    let mut brokers = [
+        Mosquitto::start().await.unwrap(),
+        Mosquitto::start().await.unwrap(),
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let all: Vec<&Mosquitto> = brokers.iter().collect();
+    let a = node(dir_a.path(), "node-a", &all).await;
+    let mut b = node(dir_b.path(), "node-b", &all).await;
+    let mut alice = user(&a, "alice").await;
+    let mut bob = user(&b, "bob").await;
+    alice.join("general").await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
+    history_holds(&mut bob, "general", &first).await;
+    bob.join("general").await.unwrap();
+
+    b.kill().await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        sent.push(say(&mut alice, "general", &format!("while-b-down-{i}")).await);
+    }
+    // The brokers crash too and come back without the sessions they held.
+    for broker in brokers.iter_mut() {
+        broker.kill().await.unwrap();
+        broker.restart().await.unwrap();
+    }
+    links_up(&a, 2).await;
+    for i in 0..10 {
+        sent.push(say(&mut alice, "general", &format!("after-restart-{i}")).await);
+    }
+    let all: Vec<&Mosquitto> = brokers.iter().collect();
+    let b = node(dir_b.path(), "node-b", &all).await;
+    let mut bob = WsClient::connect(&b.ws_url()).await.unwrap();
+    bob.login("bob", PASSWORD).await.unwrap();
+    let on_b = history_holds(&mut bob, "general", &sent).await;
+    let on_a = history(&mut alice, "general").await;
+    assert_eq!(
+        on_a, on_b,
+        "the restarted node holds exactly what its peer holds"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_payload_is_refused_and_never_stored() {
+    let broker = Mosquitto::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = node(dir.path(), "node-a", &[&broker]).await;
+    let mut alice = user(&a, "alice").await;
+    alice.join("general").await.unwrap();
+    let event = json!({
+        "type": "event",
+        "event": {"id": "01a211e9-d8f6-71cf-994d-594c3c6ddf29", "room": "general",
+            "kind": "message", "author": "mallory", "origin": "node-evil",
+            "ts": 1, "text": "forged"}
+    });
+    let forged = format!("{}\n{event}", "0".repeat(64));
+    for payload in [forged.as_str(), &event.to_string()] {
+        let status = tokio::process::Command::new("mosquitto_pub")
+            .args(["-p", &broker.port().to_string(), "-q", "1"])
+            .args(["-t", "neuralchat/v1/mesh/events/node-evil", "-m", payload])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+    }
+    let started = Instant::now();
+    while a.log_text().matches("mesh payload refused").count() < 2 {
+        assert!(started.elapsed() < DEADLINE, "{}", a.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = history(&mut alice, "general").await;
+    assert!(stored.iter().all(|e| e["text"] != "forged"), "{stored:?}");
+}
