@@ -140,7 +140,7 @@ async fn a_broker_killed_mid_conversation_loses_and_duplicates_nothing() {
     let a = node(dir_a.path(), "node-a", &all).await;
     let b = node(dir_b.path(), "node-b", &all).await;
 
-    // Accounts are per node here; rooms and their events are shared.
+    // Accounts, rooms and their events are shared.
     let mut alice = user(&a, "alice").await;
     let mut bob = user(&b, "bob").await;
     alice.join("general").await.unwrap();
@@ -221,6 +221,9 @@ async fn a_killed_node_catches_up_after_the_brokers_forgot_it() {
         on_a, on_b,
         "the restarted node holds exactly what its peer holds"
     );
+    // Alice registered on A only: her account reached B too.
+    let mut alice_on_b = WsClient::connect(&b.ws_url()).await.unwrap();
+    alice_on_b.login("alice", PASSWORD).await.unwrap();
 }
 
 #[tokio::test]

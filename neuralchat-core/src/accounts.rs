@@ -3,12 +3,14 @@
 
 use crate::config::AccountsConfig;
 use crate::error::{ChatError, ChatResult, ErrorCode};
+use crate::event::{Event, EventKind, EventSource, ACCOUNTS_LOG};
 use crate::names::{user_key, validate_username};
 use crate::store::Store;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 
 /// bcrypt reads at most this many bytes; longer passwords are refused.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -31,6 +33,10 @@ pub struct Accounts {
     store: Store,
     /// Cost and lifetimes.
     config: AccountsConfig,
+    /// Makes the accounts log's events (replicated to other nodes).
+    events: EventSource,
+    /// Where stored account events are announced (the mesh publishes them).
+    committed: broadcast::Sender<Event>,
     /// A hash of a random password at the configured cost: unknown users are
     /// checked against it so a failed log-in takes as long either way.
     decoy_hash: String,
@@ -68,13 +74,32 @@ async fn verify_password(password: String, hash: String) -> bool {
 
 impl Accounts {
     /// Prepares account handling (computes the decoy hash off the async threads).
-    pub async fn new(store: Store, config: AccountsConfig) -> ChatResult<Self> {
+    pub async fn new(
+        store: Store,
+        config: AccountsConfig,
+        events: EventSource,
+        committed: broadcast::Sender<Event>,
+    ) -> ChatResult<Self> {
         let decoy_hash = hash_password(new_token(), config.bcrypt_cost).await?;
         Ok(Self {
             store,
             config,
+            events,
+            committed,
             decoy_hash,
         })
+    }
+
+    /// An event of the accounts log, made here.
+    fn log_event(&self, kind: EventKind, user: &str, text: String) -> Event {
+        self.events.make(ACCOUNTS_LOG, kind, user, text, None)
+    }
+
+    /// Announces a stored account event to other nodes.
+    fn announce(&self, event: Event) {
+        if self.committed.receiver_count() > 0 {
+            let _ = self.committed.send(event);
+        }
     }
 
     fn check_password(&self, password: &str) -> ChatResult<()> {
@@ -101,14 +126,22 @@ impl Accounts {
         validate_username(username)?;
         self.check_password(password)?;
         let hash = hash_password(password.to_owned(), self.config.bcrypt_cost).await?;
-        let (key, name) = (user_key(username), username.to_owned());
+        let key = user_key(username);
+        let event = self.log_event(EventKind::AccountCreated, username, hash);
+        let stored = event.clone();
         let created = self
             .store
             .call("create_user", move |db| {
-                db.create_user(&key, &name, &hash, now_ms())
+                let created = db.create_user(&key, &stored.author, &stored.text, stored.ts)?;
+                if created {
+                    db.append_event(&stored)?;
+                }
+                Ok(created)
             })
             .await?;
-        if !created {
+        if created {
+            self.announce(event);
+        } else {
             return Err(ChatError::new(
                 ErrorCode::UsernameTaken,
                 "that user name is taken",
@@ -144,12 +177,17 @@ impl Accounts {
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
         let expires_at = now_ms().saturating_add(ttl_ms);
-        let (hash, name) = (token_hash(&token), user.username.clone());
+        let text = format!("{} {expires_at}", token_hash(&token));
+        let event = self.log_event(EventKind::TokenIssued, &user.username, text);
+        let stored = event.clone();
+        let hash = token_hash(&token);
         self.store
             .call("insert_token", move |db| {
-                db.insert_token(&hash, &name, now_ms(), expires_at)
+                db.insert_token(&hash, &stored.author, stored.ts, expires_at)?;
+                db.append_event(&stored)
             })
             .await?;
+        self.announce(event);
         Ok(LoginGrant {
             user: user.username,
             token,
@@ -174,10 +212,15 @@ impl Accounts {
     /// Revokes a token; returns its user.
     pub async fn logout(&self, token: &str) -> ChatResult<String> {
         let user = self.authenticate(token).await?;
-        let hash = token_hash(token);
+        let event = self.log_event(EventKind::TokenRevoked, &user, token_hash(token));
+        let stored = event.clone();
         self.store
-            .call("delete_token", move |db| db.delete_token(&hash))
+            .call("delete_token", move |db| {
+                db.delete_token(&stored.text)?;
+                db.append_event(&stored)
+            })
             .await?;
+        self.announce(event);
         Ok(user)
     }
 }

@@ -83,6 +83,43 @@ impl EventIdGen {
     }
 }
 
+/// Makes events on this node: its id and its id generator.
+#[derive(Debug, Clone)]
+pub struct EventSource {
+    /// This node's id, stamped as `origin`.
+    pub node: String,
+    /// Strictly increasing ids.
+    pub ids: std::sync::Arc<EventIdGen>,
+}
+
+impl EventSource {
+    /// A new event created on this node, now.
+    pub fn make(
+        &self,
+        room: &str,
+        kind: EventKind,
+        author: &str,
+        text: String,
+        client_id: Option<String>,
+    ) -> Event {
+        let id = self.ids.next();
+        Event {
+            ts: id.millis(),
+            id,
+            room: room.to_owned(),
+            kind,
+            author: author.to_owned(),
+            origin: self.node.clone(),
+            text,
+            client_id,
+            target: None,
+            mentions: Vec::new(),
+            reply_to: None,
+            stopped: false,
+        }
+    }
+}
+
 /// What an event records. Clients must ignore kinds they do not know; a
 /// node stores and relays kinds it does not know ([`EventKind::Other`]) and
 /// changes no room state for them.
@@ -114,12 +151,19 @@ pub enum EventKind {
     HistoryCleared,
     /// `/clear`: the room's bots read only what follows this event.
     ContextCleared,
+    /// In the accounts log: `author` registered; `text` is the bcrypt hash.
+    AccountCreated,
+    /// In the accounts log: a token for `author`; `text` is
+    /// `"SHA256-HEX EXPIRES_MS"` (never the token itself).
+    TokenIssued,
+    /// In the accounts log: `author`'s token with hash `text` was revoked.
+    TokenRevoked,
     /// A kind this node does not know (from a newer node): kept as is.
     Other(String),
 }
 
 /// Every kind this node knows, for parsing and tests.
-pub const EVENT_KINDS: [EventKind; 13] = [
+pub const EVENT_KINDS: [EventKind; 16] = [
     EventKind::Message,
     EventKind::Action,
     EventKind::Join,
@@ -133,7 +177,15 @@ pub const EVENT_KINDS: [EventKind; 13] = [
     EventKind::Privacy,
     EventKind::HistoryCleared,
     EventKind::ContextCleared,
+    EventKind::AccountCreated,
+    EventKind::TokenIssued,
+    EventKind::TokenRevoked,
 ];
+
+/// The pseudo-room holding account events (registrations, tokens issued
+/// and revoked), replicated between nodes like any room but never readable
+/// by clients: no room name a client can use starts with `!`.
+pub const ACCOUNTS_LOG: &str = "!accounts";
 
 /// The longest kind name accepted from another node.
 const MAX_KIND_CHARS: usize = 64;
@@ -155,6 +207,9 @@ impl EventKind {
             Self::Privacy => "privacy",
             Self::HistoryCleared => "history_cleared",
             Self::ContextCleared => "context_cleared",
+            Self::AccountCreated => "account_created",
+            Self::TokenIssued => "token_issued",
+            Self::TokenRevoked => "token_revoked",
             Self::Other(kind) => kind,
         }
     }

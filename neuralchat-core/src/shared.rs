@@ -2,7 +2,7 @@
 
 use crate::accounts::Accounts;
 use crate::config::EngineConfig;
-use crate::event::{Event, EventIdGen, EventKind};
+use crate::event::{Event, EventKind, EventSource};
 use crate::rate::TokenBucket;
 use crate::store::Store;
 use slog::Logger;
@@ -19,12 +19,12 @@ pub(crate) struct Shared {
     pub config: EngineConfig,
     /// This node's id, stamped on every event created here.
     pub node: String,
+    /// Makes this node's events.
+    pub events: EventSource,
     /// The database.
     pub store: Store,
     /// Accounts and tokens.
     pub accounts: Accounts,
-    /// Event id source.
-    pub ids: EventIdGen,
     /// Operational log.
     pub log: Logger,
     /// One record per user action (`stream=audit`).
@@ -51,21 +51,7 @@ impl Shared {
         text: String,
         client_id: Option<String>,
     ) -> Event {
-        let id = self.ids.next();
-        Event {
-            ts: id.millis(),
-            id,
-            room: room.to_owned(),
-            kind,
-            author: author.to_owned(),
-            origin: self.node.clone(),
-            text,
-            client_id,
-            target: None,
-            mentions: Vec::new(),
-            reply_to: None,
-            stopped: false,
-        }
+        self.events.make(room, kind, author, text, client_id)
     }
 
     /// Announces a stored event to the committed-event stream (no-op

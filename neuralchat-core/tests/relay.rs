@@ -26,6 +26,16 @@ async fn client(engine: &Engine, name: &str) -> Client {
     c
 }
 
+/// A client of `engine` logged in as `name` (registered elsewhere).
+async fn logged_in(engine: &Engine, name: &str) -> Client {
+    let mut c = Client::connect(engine).await;
+    let answer = c
+        .request(json!({"type":"login","username":name,"password":"password1"}))
+        .await;
+    assert_eq!(answer["type"], "logged_in", "{answer}");
+    c
+}
+
 /// Relays everything `from` commits into `to`; reports each event's
 /// `ingest` answer (new or not).
 fn relay(from: &Engine, to: &Engine) -> mpsc::UnboundedReceiver<(Event, bool)> {
@@ -64,11 +74,16 @@ async fn a_relayed_room_has_the_same_history_and_state() {
     let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
     let (a, b) = (node(&dir_a, "node-a").await, node(&dir_b, "node-b").await);
     let mut reports = relay(&a, &b);
-    // Accounts are not relayed here: each node has its own.
+    // Accounts registered on A are relayed to B; they log in there.
     let mut alice_a = client(&a, "alice").await;
     let mut bob_a = client(&a, "bob").await;
-    let mut alice_b = client(&b, "alice").await;
-    let mut bob_b = client(&b, "bob").await;
+    let mut created = 0;
+    while created < 2 {
+        let (event, _) = reports.recv().await.unwrap();
+        created += usize::from(event.kind == EventKind::AccountCreated);
+    }
+    let mut alice_b = logged_in(&b, "alice").await;
+    let mut bob_b = logged_in(&b, "bob").await;
 
     alice_a.request(json!({"type":"join","room":"r"})).await;
     bob_a.request(json!({"type":"join","room":"r"})).await;
@@ -143,4 +158,52 @@ async fn malformed_relayed_events_are_refused() {
         let refused = b.ingest(bad).await.unwrap_err();
         assert_eq!(refused.code.as_str(), "bad_frame", "{room:?}");
     }
+}
+
+#[actix_rt::test]
+async fn accounts_and_tokens_hold_on_every_node() {
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let (a, b) = (node(&dir_a, "node-a").await, node(&dir_b, "node-b").await);
+    let mut reports = relay(&a, &b);
+    let mut on_a = Client::connect(&a).await;
+    let registered = on_a
+        .request(json!({"type":"register","username":"Carol","password":"password1"}))
+        .await;
+    assert_eq!(registered["type"], "registered", "{registered}");
+    let grant = on_a
+        .request(json!({"type":"login","username":"carol","password":"password1"}))
+        .await;
+    let token = grant["token"].as_str().unwrap().to_owned();
+    // Registration and token, relayed (as hashes) before B is asked.
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let (event, fresh) = reports.recv().await.unwrap();
+        assert!(fresh);
+        assert!(!event.text.contains("password1") && !event.text.contains(&token));
+        kinds.push(event.kind.as_str().to_owned());
+    }
+    assert_eq!(kinds, ["account_created", "token_issued"]);
+
+    // The password works on B, and so does A's token.
+    let mut on_b = Client::connect(&b).await;
+    let login = on_b
+        .request(json!({"type":"login","username":"carol","password":"password1"}))
+        .await;
+    assert_eq!(login["type"], "logged_in", "{login}");
+    assert_eq!(login["user"], "Carol");
+    assert_eq!(b.authenticate(&token).await.unwrap(), "Carol");
+    // The name is taken on B too.
+    let again = on_b
+        .request(json!({"type":"register","username":"CAROL","password":"password2"}))
+        .await;
+    assert_eq!(again["code"], "username_taken");
+
+    // A log-out on A revokes the token on B.
+    a.logout(&token).await.unwrap();
+    let (revoked, _) = reports.recv().await.unwrap();
+    assert_eq!(revoked.kind, EventKind::TokenRevoked);
+    assert_eq!(
+        b.authenticate(&token).await.unwrap_err().code.as_str(),
+        "invalid_token"
+    );
 }

@@ -77,7 +77,10 @@ fn event_line(e: &Event) -> String {
         EventKind::ContextCleared => {
             format!("* {} started a fresh conversation with the bots", e.author)
         }
-        EventKind::Other(kind) => format!("* {} ({kind})", e.author),
+        EventKind::AccountCreated
+        | EventKind::TokenIssued
+        | EventKind::TokenRevoked
+        | EventKind::Other(_) => format!("* {} ({})", e.author, e.kind.as_str()),
     };
     format!("[{time}] #{} {what}", e.room)
 }

@@ -13,6 +13,7 @@ use crate::accounts::{Accounts, LoginGrant};
 use crate::bots::{Bot, BotConfig, BotNames, LlmClient};
 use crate::config::EngineConfig;
 use crate::error::ChatResult;
+use crate::event::{EventIdGen, EventSource};
 use crate::hub::Hub;
 use crate::outbox::outbox;
 use crate::protocol::Limits;
@@ -76,20 +77,30 @@ impl EngineBuilder {
             .map_err(|e| EngineError::Start(e.to_string()))??;
         info!(log, "store opened"; "backend" => ?db.backend(), "threads" => threads);
         let store = Store::start(db, threads, log.new(o!("component" => "store")));
-        let accounts = Accounts::new(store.clone(), self.config.accounts.clone())
-            .await
-            .map_err(|e| EngineError::Start(e.to_string()))?;
+        let events = EventSource {
+            node: node.clone(),
+            ids: Arc::new(EventIdGen::new()),
+        };
+        let committed = tokio::sync::broadcast::channel(COMMITTED_BUFFER).0;
+        let accounts = Accounts::new(
+            store.clone(),
+            self.config.accounts.clone(),
+            events.clone(),
+            committed.clone(),
+        )
+        .await
+        .map_err(|e| EngineError::Start(e.to_string()))?;
         let shared = Arc::new(Shared {
             node,
             store,
             accounts,
-            ids: Default::default(),
+            events,
             audit: log.new(o!("stream" => "audit")),
             log,
             user_rates: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             shutting_down: tokio::sync::watch::channel(false).0,
-            committed: tokio::sync::broadcast::channel(COMMITTED_BUFFER).0,
+            committed,
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();

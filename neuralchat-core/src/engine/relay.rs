@@ -5,9 +5,10 @@
 
 use super::Engine;
 use crate::error::{ChatError, ChatResult, ErrorCode};
-use crate::event::{Event, EventId};
+use crate::event::{Event, EventId, ACCOUNTS_LOG};
 use crate::hub::{Creation, OpenRoom};
 use crate::room::{is_direct, Ingest};
+use crate::store::Appended;
 use slog::{debug, warn};
 use tokio::sync::broadcast;
 
@@ -56,6 +57,9 @@ impl Engine {
     /// they get here. A room this node has not seen is created from the
     /// event.
     pub async fn ingest(&self, event: Event) -> ChatResult<bool> {
+        if event.room == ACCOUNTS_LOG {
+            return self.ingest_account_event(event).await;
+        }
         let members = match relayed_room_members(&event) {
             Some(keys) => {
                 let mut members = Vec::with_capacity(keys.len());
@@ -87,6 +91,39 @@ impl Engine {
         let (id, origin) = (event.id, event.origin.clone());
         let fresh = addr.send(Ingest { event }).await??;
         debug!(self.shared().log, "relayed event"; "id" => %id, "origin" => origin, "fresh" => fresh);
+        Ok(fresh)
+    }
+}
+
+impl Engine {
+    /// A relayed registration, token issue or revocation: stored once,
+    /// then applied to the users and tokens tables.
+    async fn ingest_account_event(&self, event: Event) -> ChatResult<bool> {
+        if crate::names::validate_username(&event.author).is_err() || event.origin.is_empty() {
+            warn!(self.shared().log, "relayed event refused"; "id" => %event.id,
+                "origin" => &event.origin, "reason" => "malformed account event");
+            return Err(ChatError::new(
+                ErrorCode::BadFrame,
+                "malformed relayed event",
+            ));
+        }
+        let stored = event.clone();
+        let fresh = self
+            .shared()
+            .store
+            .call("ingest_account", move |db| {
+                if db.append_event(&stored)? != Appended::Stored {
+                    return Ok(false);
+                }
+                db.apply_effects(&stored)?;
+                Ok(true)
+            })
+            .await?;
+        if fresh {
+            self.shared().committed(&event);
+        }
+        debug!(self.shared().log, "relayed account event"; "id" => %event.id,
+            "kind" => event.kind.as_str(), "fresh" => fresh);
         Ok(fresh)
     }
 }

@@ -41,6 +41,9 @@ impl Room {
             | EventKind::Action
             | EventKind::Invite
             | EventKind::HistoryCleared
+            | EventKind::AccountCreated
+            | EventKind::TokenIssued
+            | EventKind::TokenRevoked
             | EventKind::Other(_) => {}
         }
     }

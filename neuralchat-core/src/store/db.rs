@@ -337,6 +337,35 @@ impl Conn<'_> {
         Ok(inserted == 1)
     }
 
+    /// Replaces the account under `name_key` with this one if this one was
+    /// registered earlier (or at the same moment with a smaller hash): the
+    /// rule every node applies to the same name registered on two nodes at
+    /// once. Returns whether it replaced.
+    pub fn adopt_earlier_user(
+        &mut self,
+        name_key: &str,
+        username: &str,
+        password_hash: &str,
+        created_at: i64,
+    ) -> Result<bool, StoreError> {
+        let updated = with_conn!(self, conn => {
+            diesel::update(
+                users::table.filter(users::name_key.eq(name_key)).filter(
+                    users::created_at.gt(created_at).or(users::created_at
+                        .eq(created_at)
+                        .and(users::password_hash.gt(password_hash))),
+                ),
+            )
+            .set((
+                users::username.eq(username),
+                users::password_hash.eq(password_hash),
+                users::created_at.eq(created_at),
+            ))
+            .execute(conn)?
+        });
+        Ok(updated == 1)
+    }
+
     /// The user with this name key, if any.
     pub fn find_user(&mut self, name_key: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = with_conn!(self, conn => {
@@ -368,6 +397,29 @@ impl Conn<'_> {
         };
         with_conn!(self, conn => {
             diesel::insert_into(tokens::table).values(&row).execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Stores a token relayed from another node, unless it is stored.
+    pub fn insert_token_once(
+        &mut self,
+        token_hash: &str,
+        username: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let row = TokenRow {
+            token_hash: token_hash.to_owned(),
+            username: username.to_owned(),
+            created_at: now,
+            expires_at,
+        };
+        with_conn!(self, conn => {
+            diesel::insert_into(tokens::table)
+                .values(&row)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
         });
         Ok(())
     }

@@ -5,7 +5,8 @@
 //! privacy and bot context start.
 
 use super::{Conn, StoreError};
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, ACCOUNTS_LOG};
+use crate::names::user_key;
 
 /// The role a user gets by joining: the room's creator owns it.
 pub fn join_role(creator: &str, user: &str) -> &'static str {
@@ -23,6 +24,9 @@ impl Conn<'_> {
     /// direct conversation `@a+b` gets its two members. Unknown kinds change
     /// nothing.
     pub fn apply_effects(&mut self, event: &Event) -> Result<(), StoreError> {
+        if event.room == ACCOUNTS_LOG {
+            return self.apply_account_effects(event);
+        }
         let room = event.room.as_str();
         let settings = match self.room_settings(room)? {
             Some(settings) => settings,
@@ -79,7 +83,43 @@ impl Conn<'_> {
             EventKind::ContextCleared => {
                 self.set_context_from(room, event.id)?;
             }
-            EventKind::Message | EventKind::Action | EventKind::Other(_) => {}
+            // Account events belong in the accounts log, nowhere else.
+            EventKind::Message
+            | EventKind::Action
+            | EventKind::AccountCreated
+            | EventKind::TokenIssued
+            | EventKind::TokenRevoked
+            | EventKind::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    /// What an accounts-log event changes: users and tokens. The same name
+    /// registered on two nodes before either heard of the other resolves
+    /// everywhere to the earlier registration (then the smaller hash).
+    fn apply_account_effects(&mut self, event: &Event) -> Result<(), StoreError> {
+        let user = event.author.as_str();
+        match &event.kind {
+            EventKind::AccountCreated => {
+                let key = user_key(user);
+                if !self.create_user(&key, user, &event.text, event.ts)? {
+                    self.adopt_earlier_user(&key, user, &event.text, event.ts)?;
+                }
+            }
+            EventKind::TokenIssued => {
+                let parsed = event
+                    .text
+                    .split_once(' ')
+                    .and_then(|(hash, expires)| Some((hash, expires.parse::<i64>().ok()?)));
+                let Some((hash, expires_at)) = parsed else {
+                    return Err(StoreError::Corrupt(format!("token_issued {:?}", event.id)));
+                };
+                self.insert_token_once(hash, user, event.ts, expires_at)?;
+            }
+            EventKind::TokenRevoked => {
+                self.delete_token(&event.text)?;
+            }
+            _ => {}
         }
         Ok(())
     }
