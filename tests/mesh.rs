@@ -257,3 +257,103 @@ async fn a_forged_payload_is_refused_and_never_stored() {
     let stored = history(&mut alice, "general").await;
     assert!(stored.iter().all(|e| e["text"] != "forged"), "{stored:?}");
 }
+
+/// Waits until `user` shows online (or not) in `room` on `client`'s node.
+async fn online(client: &mut WsClient, room: &str, user: &str, want: bool) {
+    let started = Instant::now();
+    loop {
+        let who = client
+            .request_ok(json!({"type": "who", "room": room}), "members")
+            .await
+            .unwrap();
+        let members = who["members"].as_array().unwrap();
+        if members
+            .iter()
+            .any(|m| m["user"] == user && m["online"] == want)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{user} never online={want}: {who}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_cli_tail_fails_over_to_another_node_and_prints_every_event_once() {
+    let broker = Mosquitto::start().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = node(dir_a.path(), "node-a", &[&broker]).await;
+    let b = node(dir_b.path(), "node-b", &[&broker]).await;
+    let mut alice = user(&a, "alice").await;
+    alice.join("general").await.unwrap();
+    // Bob joins, then goes: "online" below means his tail is in the room.
+    let mut bob_ws = user(&a, "bob").await;
+    bob_ws.join("general").await.unwrap();
+    bob_ws.close().await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let joined: Vec<String> = created
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    online(&mut alice, "general", "bob", false).await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = neuralchat_testkit::Cli::new(home.path()).unwrap();
+    let servers = format!("{},{}", a.ws_url(), b.ws_url());
+    let login = cli
+        .run_with_env(
+            &["--server", &servers, "login", "bob"],
+            &[("NEURALCHAT_PASSWORD", PASSWORD)],
+        )
+        .await
+        .unwrap();
+    assert!(login.success(), "{login}");
+    let tail = cli
+        .spawn(&[
+            "--server",
+            &servers,
+            "tail",
+            "general",
+            "--count",
+            "20",
+            "--timeout",
+            "60",
+            "--json",
+        ])
+        .unwrap();
+    online(&mut alice, "general", "bob", true).await;
+
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        sent.push(say(&mut alice, "general", &format!("before-{i}")).await);
+    }
+    // B has them (and, relayed before them, the CLI's token) before A dies.
+    let mut bob_b = WsClient::connect(&b.ws_url()).await.unwrap();
+    bob_b.login("bob", PASSWORD).await.unwrap();
+    let everything: Vec<String> = joined.iter().chain(&sent).cloned().collect();
+    history_holds(&mut bob_b, "general", &everything).await;
+    a.kill().await.unwrap();
+
+    let mut alice_b = WsClient::connect(&b.ws_url()).await.unwrap();
+    alice_b.login("alice", PASSWORD).await.unwrap();
+    for i in 0..10 {
+        sent.push(say(&mut alice_b, "general", &format!("after-{i}")).await);
+    }
+    let out = tail.wait(Duration::from_secs(90)).await.unwrap();
+    assert!(out.success(), "tail failed: {out}");
+    let printed: Vec<String> = out
+        .lines()
+        .iter()
+        .map(|l| {
+            let event: Value = serde_json::from_str(l).unwrap();
+            event["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        printed, sent,
+        "every event once, in order, across the failover"
+    );
+}

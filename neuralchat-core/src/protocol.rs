@@ -40,6 +40,11 @@ pub enum ClientFrame {
     Join {
         /// The room's name.
         room: String,
+        /// The id of the last event the client saw (a resume after a
+        /// reconnect, to this node or another): `joined` then holds what
+        /// follows it, oldest first.
+        #[serde(default)]
+        since: Option<String>,
     },
     /// Leave a room.
     Leave {

@@ -180,8 +180,9 @@ impl Session {
                     ))
                 })
             }
-            ClientFrame::Join { room } => Box::pin(async move {
+            ClientFrame::Join { room, since } => Box::pin(async move {
                 let user = user?;
+                let since = crate::engine::parse_cursor("since", since.as_deref())?;
                 let joined = engine.join_membership(&user, &room).await?;
                 enter(
                     joined,
@@ -190,6 +191,7 @@ impl Session {
                         user,
                         outbox,
                         reference,
+                        since,
                     },
                 )
                 .await
@@ -233,6 +235,7 @@ impl Session {
                                 user,
                                 outbox,
                                 reference,
+                                since: None,
                             },
                         )
                         .await;

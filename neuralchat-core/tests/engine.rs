@@ -331,7 +331,7 @@ async fn history_survives_a_new_engine_on_the_same_file() {
     {
         let engine = engine(&dir, fast_config()).await;
         engine.register("gina", "password1").await.unwrap();
-        engine.join("gina", "r").await.unwrap();
+        engine.join("gina", "r", None).await.unwrap();
         engine.post("gina", "r", "kept", None).await.unwrap();
         engine.shutdown().await;
     }

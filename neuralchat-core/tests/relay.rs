@@ -207,3 +207,38 @@ async fn accounts_and_tokens_hold_on_every_node() {
         "invalid_token"
     );
 }
+
+#[actix_rt::test]
+async fn join_since_sends_exactly_the_gap() {
+    let dir = TempDir::new().unwrap();
+    let a = node(&dir, "node-a").await;
+    let mut alice = client(&a, "alice").await;
+    alice.request(json!({"type":"join","room":"r"})).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let ack = alice
+            .request(json!({"type":"send","room":"r","text":format!("m{i}")}))
+            .await;
+        ids.push(ack["id"].clone());
+    }
+    let mut again = Client::connect(&a).await;
+    let login = again
+        .request(json!({"type":"login","username":"alice","password":"password1"}))
+        .await;
+    assert_eq!(login["type"], "logged_in");
+    let joined = again
+        .request(json!({"type":"join","room":"r","since":ids[1]}))
+        .await;
+    let got: Vec<&Value> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["id"])
+        .collect();
+    assert_eq!(got, ids[2..].iter().collect::<Vec<_>>());
+    assert_eq!(joined["more"], false);
+    let bad = again
+        .request(json!({"type":"join","room":"r","since":"yesterday"}))
+        .await;
+    assert_eq!(bad["code"], "bad_cursor");
+}

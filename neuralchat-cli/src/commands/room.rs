@@ -10,9 +10,20 @@ use std::collections::HashSet;
 
 /// Joins `room` (idempotent on the server); returns the `joined` answer.
 pub async fn join_room(client: &mut Client, room: &str) -> Result<Value> {
+    join_room_since(client, room, None).await
+}
+
+/// Joins `room` resuming after event `since`: the `joined` history holds
+/// the events after it, oldest first (`more` when others follow).
+pub async fn join_room_since(
+    client: &mut Client,
+    room: &str,
+    since: Option<&str>,
+) -> Result<Value> {
     client
         .request(&ClientFrame::Join {
             room: room.to_string(),
+            since: since.map(str::to_owned),
         })
         .await
 }

@@ -1,18 +1,22 @@
 //! `tail ROOM`: prints a room's live events as they arrive.
 
-use super::room::{fresh_live, join_room};
+use super::room::{fresh_live, join_room_since, list};
 use super::{open, Auth, Ctx};
 use crate::client::{event_of, str_field, Client};
-use crate::error::CliError;
+use crate::error::{CliError, ErrorKind};
 use crate::output::Style;
 use anyhow::Result;
-use std::collections::VecDeque;
+use serde_json::Value;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// `tail ROOM [--count N] [--timeout SECS]`. Stops after `count` events
 /// (success) or at the timeout: success without `--count`, a failure when
 /// `--count` was given and not reached. Ctrl-C stops it the same way.
+/// When the connection is lost it reconnects (to the next `--server` if the
+/// first is down) and resumes after the last event printed, so every event
+/// is printed once.
 pub async fn tail(
     ctx: &Ctx,
     room: &str,
@@ -20,10 +24,33 @@ pub async fn tail(
     limit: Option<Duration>,
 ) -> Result<()> {
     let deadline = limit.map(|limit| Instant::now() + limit);
-    let mut client = open(ctx, Auth::Required).await?;
-    let result = follow(ctx, &mut client, room, count, deadline).await;
-    client.close().await;
-    result
+    let mut progress = Progress::default();
+    loop {
+        let mut client = open(ctx, Auth::Required).await?;
+        let result = follow(ctx, &mut client, room, count, deadline, &mut progress).await;
+        client.close().await;
+        match result {
+            Err(e) if connection_lost(&e) && progress.last.is_some() => continue,
+            other => return other,
+        }
+    }
+}
+
+/// What `tail` has printed so far.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Events printed.
+    printed: u64,
+    /// The id of the last one, or of the newest event there was when
+    /// `tail` started: where a resume starts.
+    last: Option<String>,
+}
+
+/// Whether `error` is the connection going away (worth a reconnect).
+fn connection_lost(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<CliError>()
+        .is_some_and(|e| e.kind == ErrorKind::Connect)
 }
 
 async fn follow(
@@ -32,21 +59,47 @@ async fn follow(
     room: &str,
     count: Option<u64>,
     deadline: Option<Instant>,
+    progress: &mut Progress,
 ) -> Result<()> {
-    let joined = join_room(client, room).await?;
+    let joined = join_room_since(client, room, progress.last.as_deref()).await?;
     let room = match str_field(&joined, "room") {
         "" => room.to_string(),
         canonical => canonical.to_string(),
     };
-    let buffered = client.take_live();
-    let mut pending: VecDeque<_> = fresh_live(&joined, client.user(), buffered)
+    // A resume prints the gap the `joined` history fills (all of it, if it
+    // takes more than one page); a first join prints only what is new.
+    let mut pending: VecDeque<Value> = VecDeque::new();
+    if progress.last.is_some() {
+        let mut page = joined.clone();
+        loop {
+            let events = list(&page, "history").to_vec();
+            let last = events.last().map(|e| str_field(e, "id").to_owned());
+            pending.extend(events);
+            match last {
+                Some(last) if page["more"] == true => {
+                    page = join_room_since(client, &room, Some(&last)).await?;
+                }
+                _ => break,
+            }
+        }
+    } else if let Some(newest) = list(&joined, "history").last() {
+        // Nothing printed yet: a resume starts after what was already there.
+        progress.last = Some(str_field(newest, "id").to_owned());
+    }
+    let seen: HashSet<String> = pending
         .iter()
-        .filter_map(event_of)
-        .cloned()
+        .map(|e| str_field(e, "id").to_owned())
         .collect();
-    let mut printed = 0u64;
+    let buffered = client.take_live();
+    pending.extend(
+        fresh_live(&joined, client.user(), buffered)
+            .iter()
+            .filter_map(event_of)
+            .filter(|e| !seen.contains(str_field(e, "id")))
+            .cloned(),
+    );
     loop {
-        if count.is_some_and(|count| printed >= count) {
+        if count.is_some_and(|count| progress.printed >= count) {
             return Ok(());
         }
         let next = match pending.pop_front() {
@@ -59,7 +112,8 @@ async fn follow(
         let Some(event) = next else {
             return match count {
                 Some(count) => Err(CliError::timeout(format!(
-                    "{printed} of {count} events arrived in {room} before the time was up"
+                    "{} of {count} events arrived in {room} before the time was up",
+                    progress.printed
                 ))
                 .into()),
                 None => Ok(()),
@@ -69,6 +123,7 @@ async fn follow(
             continue;
         }
         ctx.out.event(&event, Style::Plain, false)?;
-        printed += 1;
+        progress.printed += 1;
+        progress.last = Some(str_field(&event, "id").to_owned());
     }
 }

@@ -7,6 +7,7 @@ mod relay;
 mod rooms;
 
 pub use commands::{CommandOutput, Effect, Submitted};
+pub(crate) use rooms::parse_cursor;
 pub use rooms::JoinedRoom;
 
 use crate::accounts::{Accounts, LoginGrant};

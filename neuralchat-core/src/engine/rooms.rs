@@ -191,19 +191,29 @@ impl Engine {
         Ok((name, addr))
     }
 
-    /// Joins a room (creating it if new) and returns its latest history.
-    pub async fn join(&self, user: &str, room: &str) -> ChatResult<JoinedRoom> {
+    /// Joins a room (creating it if new) and returns its latest history,
+    /// or with `since` (an event id) the events after that one.
+    pub async fn join(
+        &self,
+        user: &str,
+        room: &str,
+        since: Option<&str>,
+    ) -> ChatResult<JoinedRoom> {
+        let since = parse_cursor("since", since)?;
         let (name, addr) = self.join_membership(user, room).await?;
         let view = addr
             .send(View {
                 user: user.to_owned(),
             })
             .await??;
-        let (room_name, limit) = (name.clone(), self.config().history.join_events);
+        let history = &self.config().history;
+        let (room_name, latest, resume) = (name.clone(), history.join_events, history.page_max);
         let page = self
             .shared()
             .store
-            .call("history", move |db| db.history(&room_name, None, limit))
+            .call("history", move |db| {
+                db.join_history(&room_name, since, latest, resume)
+            })
             .await?;
         Ok(JoinedRoom {
             room: name,
@@ -355,13 +365,7 @@ impl Engine {
         let limit = limit
             .unwrap_or(history.page_default)
             .clamp(1, history.page_max);
-        let before = before
-            .map(|b| {
-                b.parse::<EventId>().map_err(|_| {
-                    ChatError::new(ErrorCode::BadCursor, "`before` must be an event id")
-                })
-            })
-            .transpose()?;
+        let before = parse_cursor("before", before)?;
         let (name, _, _) = self.view(user, room).await?;
         self.shared()
             .store
@@ -426,4 +430,18 @@ fn change_name(change: &Change) -> &'static str {
         Change::ClearHistory => "clear_history",
         Change::ClearContext => "clear",
     }
+}
+
+/// Parses a paging cursor (`before`, `since`): an event id, or `bad_cursor`.
+pub(crate) fn parse_cursor(name: &str, value: Option<&str>) -> ChatResult<Option<EventId>> {
+    value
+        .map(|v| {
+            v.parse::<EventId>().map_err(|_| {
+                ChatError::new(
+                    ErrorCode::BadCursor,
+                    format!("`{name}` must be an event id"),
+                )
+            })
+        })
+        .transpose()
 }

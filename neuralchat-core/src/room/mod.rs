@@ -206,6 +206,8 @@ pub(crate) struct Enter {
     pub outbox: Outbox,
     /// The `ref` of the join request, echoed in `joined`.
     pub reference: Option<String>,
+    /// The last event the client saw: it is sent only what follows.
+    pub since: Option<EventId>,
 }
 
 impl Handler<Enter> for Room {
@@ -217,10 +219,13 @@ impl Handler<Enter> for Room {
         }
         let store = self.shared.store.clone();
         let room = self.name.clone();
-        let limit = self.shared.config.history.join_events;
+        let history = &self.shared.config.history;
+        let (latest, resume, since) = (history.join_events, history.page_max, msg.since);
         let load = async move {
             store
-                .call("history", move |db| db.history(&room, None, limit))
+                .call("history", move |db| {
+                    db.join_history(&room, since, latest, resume)
+                })
                 .await
         };
         AtomicResponse::new(Box::pin(load.into_actor(self).map(move |page, room, _| {

@@ -314,6 +314,50 @@ impl Conn<'_> {
         Ok(HistoryPage { events, more })
     }
 
+    /// Up to `limit` events of a room after `after`, oldest first; `more`
+    /// says whether newer ones follow (a resuming client asks again after
+    /// the last one).
+    pub fn history_after(
+        &mut self,
+        room: &str,
+        after: EventId,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        let fetch = i64::from(limit) + 1;
+        let after = after.to_string();
+        let rows: Vec<EventRow> = with_conn!(self, conn => {
+            events::table
+                .filter(events::room.eq(room))
+                .filter(events::id.gt(&after))
+                .select(EventRow::as_select())
+                .order(events::id.asc())
+                .limit(fetch)
+                .load(conn)?
+        });
+        let more = rows.len() > limit as usize;
+        let events = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(Event::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(HistoryPage { events, more })
+    }
+
+    /// What a joining client is given: the latest `latest` events, or with
+    /// `since` (the last event it saw) up to `resume` events after that one.
+    pub fn join_history(
+        &mut self,
+        room: &str,
+        since: Option<EventId>,
+        latest: u32,
+        resume: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        match since {
+            Some(since) => self.history_after(room, since, resume),
+            None => self.history(room, None, latest),
+        }
+    }
+
     /// Creates a user; returns false when the name (ignoring case) is taken.
     pub fn create_user(
         &mut self,

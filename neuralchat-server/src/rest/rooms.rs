@@ -13,13 +13,23 @@ pub async fn list(engine: web::Data<Engine>, user: AuthUser) -> Result<HttpRespo
     Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })))
 }
 
-/// `POST /api/v1/rooms/{room}/join`
+/// Resuming a join.
+#[derive(Deserialize)]
+pub struct Resume {
+    /// The last event the client saw.
+    since: Option<String>,
+}
+
+/// `POST /api/v1/rooms/{room}/join?since=ID`
 pub async fn join(
     engine: web::Data<Engine>,
     user: AuthUser,
     room: web::Path<String>,
+    resume: web::Query<Resume>,
 ) -> Result<HttpResponse, ApiError> {
-    let joined = engine.join(&user.name, &room).await?;
+    let joined = engine
+        .join(&user.name, &room, resume.since.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "room": joined.room,
         "topic": joined.topic,
