@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages NeuralChat builds and tests with, when missing.
-# Usage: scripts/ensure-deps.sh [build|test]   (test adds the test services)
+# Usage: scripts/ensure-deps.sh [build|mesh|test]
+#   build: what compiling needs; mesh: plus Mosquitto; test: plus the test services
 set -euo pipefail
 
-want=(build-essential pkg-config libsqlite3-dev libpq-dev libssl-dev)
+# cmake: paho-mqtt (the mesh's MQTT client) builds its bundled C library.
+want=(build-essential pkg-config libsqlite3-dev libpq-dev libssl-dev cmake)
+if [ "${1:-build}" = mesh ]; then
+    want+=(mosquitto mosquitto-clients)
+fi
 if [ "${1:-build}" = test ]; then
     # PostgreSQL server binaries: the store and end-to-end tests start a
     # throwaway server of their own (never a system service).
     want+=(postgresql)
-    # cmake and a Python venv build llama.cpp's server and the tiny test model
-    # (scripts/llama/setup.sh).
-    want+=(cmake python3 python3-venv)
+    # A Python venv (with cmake) builds llama.cpp's server and the tiny test
+    # model (scripts/llama/setup.sh).
+    want+=(python3 python3-venv)
     # Real Mosquitto brokers for the mesh tests (started by the tests on free
-    # ports, never as a service); paho-mqtt's bundled C build needs cmake.
+    # ports, never as a service).
     want+=(mosquitto mosquitto-clients)
 fi
 

@@ -36,13 +36,17 @@ async fn logged_in(engine: &Engine, name: &str) -> Client {
     c
 }
 
-/// Relays everything `from` commits into `to`; reports each event's
-/// `ingest` answer (new or not).
+/// Relays everything `from` commits into `to` until the reports are
+/// dropped; reports each event's `ingest` answer (new or not).
 fn relay(from: &Engine, to: &Engine) -> mpsc::UnboundedReceiver<(Event, bool)> {
     let mut committed = from.subscribe_committed();
     let (to, (report, reports)) = (to.clone(), mpsc::unbounded_channel());
     actix_rt::spawn(async move {
         while let Ok(event) = committed.recv().await {
+            // Dropping the reports stops the relay.
+            if report.is_closed() {
+                return;
+            }
             let fresh = to.ingest(event.clone()).await.unwrap();
             let _ = report.send((event, fresh));
         }
@@ -241,4 +245,53 @@ async fn join_since_sends_exactly_the_gap() {
         .request(json!({"type":"join","room":"r","since":"yesterday"}))
         .await;
     assert_eq!(bad["code"], "bad_cursor");
+}
+
+#[actix_rt::test]
+async fn one_client_id_stored_on_two_nodes_converges_on_the_smaller_id() {
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let (a, b) = (node(&dir_a, "node-a").await, node(&dir_b, "node-b").await);
+    let mut to_b = relay(&a, &b);
+    let mut alice_a = client(&a, "alice").await;
+    alice_a.request(json!({"type":"join","room":"r"})).await;
+    let created = history(&mut alice_a, "r").await;
+    assert!(
+        relayed(
+            &mut to_b,
+            &created.as_array().unwrap().last().unwrap()["id"]
+        )
+        .await
+    );
+    drop(to_b);
+    // The relay stops; the same retry reaches each node on its own.
+    let mut alice_b = logged_in(&b, "alice").await;
+    let send = json!({"type":"send","room":"r","text":"once","client_id":"c-1"});
+    let on_a = alice_a.request(send.clone()).await;
+    let on_b = alice_b.request(send).await;
+    assert_ne!(on_a["id"], on_b["id"]);
+    // Each node now hears of the other's copy.
+    let copy = |client_history: &Value, id: &Value| -> Event {
+        let event = client_history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == *id)
+            .unwrap();
+        serde_json::from_value(event.clone()).unwrap()
+    };
+    let copy_a = copy(&history(&mut alice_a, "r").await, &on_a["id"]);
+    let copy_b = copy(&history(&mut alice_b, "r").await, &on_b["id"]);
+    b.ingest(copy_a).await.unwrap();
+    a.ingest(copy_b).await.unwrap();
+    let smaller = std::cmp::min(on_a["id"].as_str().unwrap(), on_b["id"].as_str().unwrap());
+    let history_a = history(&mut alice_a, "r").await;
+    assert_eq!(history_a, history(&mut alice_b, "r").await);
+    let messages: Vec<&Value> = history_a
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message")
+        .collect();
+    assert_eq!(messages.len(), 1, "{history_a}");
+    assert_eq!(messages[0]["id"], smaller);
 }

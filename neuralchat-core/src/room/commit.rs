@@ -16,6 +16,10 @@ use actix::prelude::*;
 pub(crate) enum Check {
     /// Nothing beyond appending the event.
     None,
+    /// A relayed event: where it and another event hold the same client id
+    /// (a retry that reached two nodes before either heard of the other),
+    /// the smaller id wins on every node.
+    Relayed,
     /// A join: already a member (through another node sharing the
     /// database) means nothing to announce; a private room needs an
     /// invitation.
@@ -83,6 +87,13 @@ impl Room {
                 }
             }
             match db.append_event(&stored)? {
+                Appended::ClientIdTaken(earlier)
+                    if check == Check::Relayed && stored.id < earlier.id =>
+                {
+                    db.replace_event(earlier.id, &stored)?;
+                    db.insert_mentions(stored.id, &stored.room, &readers)?;
+                    Ok(Outcome::AlreadyDone)
+                }
                 Appended::ClientIdTaken(earlier) => Ok(Outcome::Duplicate(earlier)),
                 Appended::AlreadyStored => Ok(Outcome::AlreadyDone),
                 Appended::Stored => {
@@ -163,7 +174,7 @@ impl Handler<Ingest> for Room {
     fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
         let readers = self.mention_readers(&msg.event);
         AtomicResponse::new(Box::pin(
-            self.commit(msg.event, Check::None, readers)
+            self.commit(msg.event, Check::Relayed, readers)
                 .map(|applied, _, _| applied.map(|a| a.fresh)),
         ))
     }

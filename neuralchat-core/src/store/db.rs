@@ -264,6 +264,24 @@ impl Conn<'_> {
         )))
     }
 
+    /// Puts `event` in the place of the stored event `old` (the same
+    /// message stored under two ids on two nodes: one id must win
+    /// everywhere); `old`'s mentions go with it.
+    pub fn replace_event(&mut self, old: EventId, event: &Event) -> Result<(), StoreError> {
+        let old = old.to_string();
+        with_conn!(self, conn => {
+            diesel::delete(mentions::table.filter(mentions::event_id.eq(&old))).execute(conn)?;
+            diesel::delete(events::table.filter(events::id.eq(&old))).execute(conn)?;
+        });
+        match self.append_event(event)? {
+            Appended::Stored | Appended::AlreadyStored => Ok(()),
+            Appended::ClientIdTaken(_) => Err(StoreError::Conflict(format!(
+                "event {} still conflicts after replacing {old}",
+                event.id
+            ))),
+        }
+    }
+
     /// The event a client already sent with this client id, if any.
     pub fn event_by_client_id(
         &mut self,
