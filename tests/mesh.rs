@@ -5,7 +5,7 @@
 //! while the brokers also forgot its sessions catches up from its peer; a
 //! payload forged with `mosquitto_pub` is refused and never stored.
 
-use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess, WsClient};
+use neuralchat_testkit::{Mosquitto, PgFixture, ServerOptions, ServerProcess, WsClient};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,14 +17,29 @@ const PASSWORD: &str = "correct horse";
 
 /// Starts node `id` in `dir` (its own SQLite database), meshed over `brokers`.
 async fn node(dir: &Path, id: &str, brokers: &[&Mosquitto]) -> ServerProcess {
+    node_on(dir, id, brokers, None).await
+}
+
+/// Starts node `id` in `dir` on `database` (default: its own SQLite file),
+/// meshed over `brokers`.
+async fn node_on(
+    dir: &Path,
+    id: &str,
+    brokers: &[&Mosquitto],
+    database: Option<&str>,
+) -> ServerProcess {
     let mut toml = format!("[mesh]\nkey = \"{KEY}\"\n");
     for broker in brokers {
         toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
     }
     let config = dir.join("mesh.toml");
     std::fs::write(&config, toml).unwrap();
+    let mut options = ServerOptions::new();
+    if let Some(url) = database {
+        options = options.database(url);
+    }
     let server = ServerProcess::start(
-        ServerOptions::new()
+        options
             .dir(dir)
             .node_id(id)
             .relaxed_limits()
@@ -356,4 +371,43 @@ async fn the_cli_tail_fails_over_to_another_node_and_prints_every_event_once() {
         printed, sent,
         "every event once, in order, across the failover"
     );
+}
+
+#[tokio::test]
+async fn nodes_sharing_one_postgresql_deliver_each_others_events_live() {
+    let pg = PgFixture::start().unwrap();
+    let url = pg.create_database("meshed").unwrap();
+    let broker = Mosquitto::start().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node_on(dir_a.path(), "node-a", &[&broker], Some(&url)).await;
+    let b = node_on(dir_b.path(), "node-b", &[&broker], Some(&url)).await;
+    let mut alice = user(&a, "alice").await;
+    alice.join("general").await.unwrap();
+    let mut bob = user(&b, "bob").await;
+    bob.join("general").await.unwrap();
+    // Bob's join, stored by B in the shared database, reaches A's room live.
+    alice
+        .recv_until(|f| {
+            f["type"] == "event" && f["event"]["kind"] == "join" && f["event"]["author"] == "bob"
+        })
+        .await
+        .unwrap();
+    let mut sent_a = Vec::new();
+    let mut sent_b = Vec::new();
+    for i in 0..20 {
+        sent_a.push(say(&mut alice, "general", &format!("a{i}")).await);
+        sent_b.push(say(&mut bob, "general", &format!("b{i}")).await);
+    }
+    for (client, sent) in [(&mut bob, &sent_a), (&mut alice, &sent_b)] {
+        let got = receive_all(client, sent).await;
+        let unique: HashSet<&String> = got.iter().collect();
+        assert_eq!(unique.len(), got.len(), "no event delivered twice");
+    }
+    let rows = pg
+        .psql_in(
+            "meshed",
+            "select count(*) from events where kind = 'message'",
+        )
+        .unwrap();
+    assert_eq!(rows.trim(), "40", "each message stored once");
 }

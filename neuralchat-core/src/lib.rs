@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod permissions;
 pub mod protocol;
 pub mod rate;
+pub mod recent;
 mod room;
 pub mod session;
 mod shared;

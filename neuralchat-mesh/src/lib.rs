@@ -7,7 +7,6 @@
 //! the core only offers `Engine::subscribe_committed` and `Engine::ingest`.
 
 pub mod config;
-mod dedup;
 pub mod envelope;
 mod link;
 mod mesh;

@@ -7,10 +7,10 @@
 //! in from the node that has it.
 
 use crate::config::MeshConfig;
-use crate::dedup::Recent;
 use crate::envelope::{Sealer, Wire};
 use crate::link::{Link, LinkEvent, LinkStatus};
 use crate::topics::Topics;
+use neuralchat_core::recent::Recent;
 use neuralchat_core::{Engine, Event, EventId};
 use serde::Serialize;
 use slog::{debug, info, warn, Logger};

@@ -37,6 +37,10 @@ enum Outcome {
     Duplicate(Box<Event>),
     /// The store already held the event or its change; nothing new.
     AlreadyDone,
+    /// A relayed event the store already held: stored by another node
+    /// sharing the database (or a second copy); announced here if this
+    /// room has not announced it.
+    StoredElsewhere,
     /// Refused on what only the store knows (an invitation).
     Refused(ChatError),
 }
@@ -95,6 +99,7 @@ impl Room {
                     Ok(Outcome::AlreadyDone)
                 }
                 Appended::ClientIdTaken(earlier) => Ok(Outcome::Duplicate(earlier)),
+                Appended::AlreadyStored if check == Check::Relayed => Ok(Outcome::StoredElsewhere),
                 Appended::AlreadyStored => Ok(Outcome::AlreadyDone),
                 Appended::Stored => {
                     db.apply_effects(&stored)?;
@@ -119,8 +124,19 @@ impl Room {
                     }
                     Ok(Applied::nothing())
                 }
+                Ok(Outcome::StoredElsewhere)
+                    if event.id > room.opened && !room.announced.contains(&event.id) =>
+                {
+                    delivery = room.announce(&event);
+                    Ok(Applied {
+                        event: Some(event),
+                        fresh: true,
+                    })
+                }
+                Ok(Outcome::StoredElsewhere) => Ok(Applied::nothing()),
                 Ok(Outcome::Stored) => {
-                    delivery = room.committed(&event);
+                    delivery = room.announce(&event);
+                    room.shared.committed(&event);
                     Ok(Applied {
                         event: Some(event),
                         fresh: true,
@@ -143,7 +159,8 @@ impl Room {
     /// A stored event reaches everyone who may see it, then the cache
     /// follows it. Returns the direct conversation's delivery to hand the
     /// hub, if any.
-    fn committed(&mut self, event: &Event) -> Option<DeliverToUsers> {
+    fn announce(&mut self, event: &Event) -> Option<DeliverToUsers> {
+        self.announced.insert(event.id);
         // Fan out before dropping a kicked user's sessions, so they see why.
         let delivery = self.fan_out(event);
         self.notify_mentions(event);
@@ -153,7 +170,6 @@ impl Room {
             }
         }
         self.reduce(event);
-        self.shared.committed(event);
         delivery
     }
 }

@@ -18,11 +18,15 @@ use crate::hub::{DeliverToUsers, Hub};
 use crate::outbox::Outbox;
 use crate::permissions::{Role, Standing};
 use crate::protocol::{MemberInfo, ServerFrame};
+use crate::recent::Recent;
 use crate::shared::Shared;
 use crate::store::RoomSettings;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+/// How many announced event ids a room remembers.
+const ANNOUNCED_MEMORY: usize = 4096;
 
 /// Identifies one connected session within an engine.
 pub type SessionId = u64;
@@ -61,6 +65,13 @@ pub(crate) struct Room {
     present: HashMap<SessionId, Presence>,
     /// Bot replies being streamed, as said so far.
     replying: HashMap<EventId, Event>,
+    /// Events this room announced lately, so a relayed copy of one is not
+    /// announced twice.
+    announced: Recent<EventId>,
+    /// The smallest id of the moment this actor started: relayed events
+    /// already stored (by a node sharing the database) are announced only
+    /// when newer, never old ones re-sent by a catch-up.
+    opened: EventId,
     /// The hub, for reaching users who are not present (direct messages,
     /// mentions).
     hub: Addr<Hub>,
@@ -87,6 +98,8 @@ impl Room {
             bans: state.bans.into_iter().collect(),
             present: HashMap::new(),
             replying: HashMap::new(),
+            announced: Recent::new(ANNOUNCED_MEMORY),
+            opened: EventId::floor_of_millis(chrono::Utc::now().timestamp_millis()),
             hub,
             shared,
         }

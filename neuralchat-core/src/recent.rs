@@ -1,6 +1,6 @@
-//! A bounded memory of recently seen ids: the cheap first filter for
-//! copies arriving through several brokers. The store's idempotent append
-//! is the final one.
+//! A bounded memory of recently seen ids: the mesh's cheap first filter
+//! for copies arriving through several brokers (the store's idempotent
+//! append is the final one), and a room's memory of what it announced.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
@@ -24,6 +24,11 @@ impl<T: Hash + Eq + Clone> Recent<T> {
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
+    }
+
+    /// Whether `id` is remembered.
+    pub fn contains(&self, id: &T) -> bool {
+        self.seen.contains(id)
     }
 
     /// Records `id`; returns false if it was already remembered.
