@@ -17,18 +17,19 @@ const PASSWORD: &str = "correct horse";
 
 /// Starts node `id` in `dir` (its own SQLite database), meshed over `brokers`.
 async fn node(dir: &Path, id: &str, brokers: &[&Mosquitto]) -> ServerProcess {
-    node_on(dir, id, brokers, None).await
+    node_on(dir, id, brokers, None, "").await
 }
 
 /// Starts node `id` in `dir` on `database` (default: its own SQLite file),
-/// meshed over `brokers`.
+/// meshed over `brokers`, with more configuration in `extra_toml`.
 async fn node_on(
     dir: &Path,
     id: &str,
     brokers: &[&Mosquitto],
     database: Option<&str>,
+    extra_toml: &str,
 ) -> ServerProcess {
-    let mut toml = format!("[mesh]\nkey = \"{KEY}\"\n");
+    let mut toml = format!("{extra_toml}\n[mesh]\nkey = \"{KEY}\"\n");
     for broker in brokers {
         toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
     }
@@ -379,8 +380,8 @@ async fn nodes_sharing_one_postgresql_deliver_each_others_events_live() {
     let url = pg.create_database("meshed").unwrap();
     let broker = Mosquitto::start().await.unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node_on(dir_a.path(), "node-a", &[&broker], Some(&url)).await;
-    let b = node_on(dir_b.path(), "node-b", &[&broker], Some(&url)).await;
+    let a = node_on(dir_a.path(), "node-a", &[&broker], Some(&url), "").await;
+    let b = node_on(dir_b.path(), "node-b", &[&broker], Some(&url), "").await;
     let mut alice = user(&a, "alice").await;
     alice.join("general").await.unwrap();
     let mut bob = user(&b, "bob").await;
@@ -410,4 +411,70 @@ async fn nodes_sharing_one_postgresql_deliver_each_others_events_live() {
         )
         .unwrap();
     assert_eq!(rows.trim(), "40", "each message stored once");
+}
+
+#[tokio::test]
+async fn a_bot_answers_once_and_its_reply_streams_to_every_node() {
+    let llama = neuralchat_testkit::LlamaServer::start().await.unwrap();
+    let bot = format!(
+        "[[bots]]\nname = \"Olga\"\nbackend = \"openai\"\nurl = \"{}\"\nmodel = \"tiny\"\n\
+         system_prompt = \"You are Olga.\"\nmax_tokens = 24\ntimeout_secs = 20\n",
+        llama.url()
+    );
+    let broker = Mosquitto::start().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Both nodes have the bot.
+    let a = node_on(dir_a.path(), "node-a", &[&broker], None, &bot).await;
+    let b = node_on(dir_b.path(), "node-b", &[&broker], None, &bot).await;
+    let mut alice = user(&a, "alice").await;
+    alice.set_deadline(Duration::from_secs(30));
+    alice.join("general").await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
+    let mut bob = user(&b, "bob").await;
+    bob.set_deadline(Duration::from_secs(30));
+    history_holds(&mut bob, "general", &first).await;
+    bob.join("general").await.unwrap();
+    // Bob's join reached A before the question, so the reply's room is shared.
+    alice
+        .recv_until(|f| f["type"] == "event" && f["event"]["author"] == "bob")
+        .await
+        .unwrap();
+
+    let question = say(&mut alice, "general", "Olga, tell me a joke").await;
+    // Bob, on the other node, sees the reply stream in, then the stored reply.
+    let start = bob
+        .recv_until(|f| f["type"] == "reply_start" && f["event"]["reply_to"] == question.as_str())
+        .await
+        .unwrap();
+    let id = start["event"]["id"].as_str().unwrap().to_owned();
+    let mut streamed = String::new();
+    let last = loop {
+        let frame = bob
+            .recv_until(|f| {
+                (f["type"] == "delta" && f["id"] == id.as_str())
+                    || (f["type"] == "event" && f["event"]["id"] == id.as_str())
+            })
+            .await
+            .unwrap();
+        if frame["type"] == "event" {
+            break frame["event"].clone();
+        }
+        streamed.push_str(frame["text"].as_str().unwrap());
+    };
+    assert!(
+        !streamed.is_empty(),
+        "pieces arrived before the stored reply"
+    );
+    assert_eq!(last["text"].as_str().unwrap(), streamed);
+    // Exactly one reply, on both nodes.
+    let everything = vec![question.clone(), id.clone()];
+    for client in [&mut alice, &mut bob] {
+        let events = history_holds(client, "general", &everything).await;
+        let replies = events
+            .iter()
+            .filter(|e| e["author"] == "Olga" && e["reply_to"] == question.as_str())
+            .count();
+        assert_eq!(replies, 1, "{events:?}");
+    }
 }

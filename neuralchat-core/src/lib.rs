@@ -34,4 +34,5 @@ pub use error::{ChatError, ChatResult, ErrorCode};
 pub use event::{Event, EventId, EventKind};
 pub use outbox::CloseReason;
 pub use protocol::{ClientFrame, ServerFrame};
+pub use room::ReplyProgress;
 pub use session::{Disconnect, Inbound, Session, SessionLink};

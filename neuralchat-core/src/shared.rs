@@ -4,6 +4,7 @@ use crate::accounts::Accounts;
 use crate::config::EngineConfig;
 use crate::event::{Event, EventKind, EventSource};
 use crate::rate::TokenBucket;
+use crate::room::ReplyProgress;
 use crate::store::Store;
 use slog::Logger;
 use std::collections::HashMap;
@@ -39,6 +40,9 @@ pub(crate) struct Shared {
     /// or relayed): what the mesh publishes. Bounded: a subscriber that
     /// falls behind is told how much it missed and reads it from the store.
     pub committed: tokio::sync::broadcast::Sender<Event>,
+    /// The progress of replies this node's bots are streaming (lossy: a
+    /// lagging subscriber misses pieces, never the stored reply).
+    pub replies: tokio::sync::broadcast::Sender<ReplyProgress>,
 }
 
 impl Shared {
@@ -59,6 +63,14 @@ impl Shared {
     pub fn committed(&self, event: &Event) {
         if self.committed.receiver_count() > 0 {
             let _ = self.committed.send(event.clone());
+        }
+    }
+
+    /// Announces a reply's progress to other nodes (no-op without
+    /// subscribers).
+    pub fn reply_progress(&self, progress: ReplyProgress) {
+        if self.replies.receiver_count() > 0 {
+            let _ = self.replies.send(progress);
         }
     }
 

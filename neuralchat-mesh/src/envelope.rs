@@ -4,7 +4,7 @@
 //! open with the key is refused before it is parsed.
 
 use hmac::{Hmac, Mac};
-use neuralchat_core::{Event, EventId};
+use neuralchat_core::{Event, EventId, ReplyProgress};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -18,6 +18,13 @@ pub enum Wire {
     Event {
         /// The event.
         event: Event,
+    },
+    /// A reply a bot of node `from` is streaming.
+    Reply {
+        /// The node where the bot runs.
+        from: String,
+        /// Its start or next piece.
+        progress: ReplyProgress,
     },
     /// A node is up (`online`) or gone (its last will).
     Presence {

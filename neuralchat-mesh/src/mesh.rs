@@ -11,7 +11,7 @@ use crate::envelope::{Sealer, Wire};
 use crate::link::{Link, LinkEvent, LinkStatus};
 use crate::topics::Topics;
 use neuralchat_core::recent::Recent;
-use neuralchat_core::{Engine, Event, EventId};
+use neuralchat_core::{Engine, Event, EventId, ReplyProgress};
 use serde::Serialize;
 use slog::{debug, info, warn, Logger};
 use std::collections::HashMap;
@@ -120,6 +120,11 @@ impl Mesh {
             outbound.clone(),
             log.clone(),
         ));
+        actix_rt::spawn(publish_replies(
+            engine.subscribe_replies(),
+            outbound.clone(),
+            log.clone(),
+        ));
         let receiver = Receiver {
             engine,
             out: outbound,
@@ -214,6 +219,27 @@ async fn publish(
     }
 }
 
+/// Publishes the progress of replies this node's bots stream. Lossy: a
+/// piece that cannot be sent is skipped, and peers show the stored reply.
+async fn publish_replies(
+    mut replies: broadcast::Receiver<ReplyProgress>,
+    out: Outbound,
+    log: Logger,
+) {
+    loop {
+        match replies.recv().await {
+            Ok(progress) => {
+                let from = out.node.clone();
+                out.send(&out.topics.replies, &Wire::Reply { from, progress });
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                debug!(log, "reply pieces not relayed"; "missed" => missed);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Takes in what the links receive.
 struct Receiver {
     /// The engine events go to.
@@ -258,6 +284,13 @@ impl Receiver {
             Wire::Event { event } => {
                 if event.origin != self.out.node {
                     self.ingest(event).await;
+                }
+            }
+            Wire::Reply { from, progress } => {
+                if from != self.out.node {
+                    if let Err(e) = self.engine.ingest_reply(progress).await {
+                        debug!(self.log, "reply piece not shown"; "from" => from, "code" => %e.code);
+                    }
                 }
             }
             Wire::Presence { node, online } => {

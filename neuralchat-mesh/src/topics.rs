@@ -1,5 +1,6 @@
 //! The mesh's MQTT topics, under `neuralchat/v1/mesh/`:
 //! - `events/{origin}`: events stored by node `origin`;
+//! - `replies/{node}`: bot replies streaming on node `node` (start, pieces);
 //! - `nodes/{node}`: a node's presence (retained; its last will says offline);
 //! - `sync/request`: catch-up requests (every node reads them, the one
 //!   asked answers);
@@ -10,6 +11,8 @@
 pub struct Topics {
     /// Where this node publishes its events.
     pub events: String,
+    /// Where this node publishes its bots' streaming replies.
+    pub replies: String,
     /// This node's presence.
     pub presence: String,
     /// Catch-up requests.
@@ -26,6 +29,7 @@ impl Topics {
     pub fn new(node: &str) -> Self {
         Self {
             events: format!("{PREFIX}/events/{node}"),
+            replies: format!("{PREFIX}/replies/{node}"),
             presence: format!("{PREFIX}/nodes/{node}"),
             sync_request: format!("{PREFIX}/sync/request"),
             sync_answers: format!("{PREFIX}/sync/{node}"),
@@ -41,6 +45,7 @@ impl Topics {
     pub fn subscriptions(&self) -> Vec<String> {
         vec![
             format!("{PREFIX}/events/+"),
+            format!("{PREFIX}/replies/+"),
             format!("{PREFIX}/nodes/+"),
             self.sync_request.clone(),
             self.sync_answers.clone(),

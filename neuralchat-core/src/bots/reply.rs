@@ -114,6 +114,7 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
 
     let started = Instant::now();
     let mut first_token_ms: Option<u128> = None;
+    let mut seq = 0u32;
     let mut usage = None;
     let ending = match client.stream(&request).await {
         Err(e) => Ending::Failed(e),
@@ -131,7 +132,8 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
                         if !delta.text.is_empty() {
                             first_token_ms.get_or_insert_with(|| started.elapsed().as_millis());
                             reply.text.push_str(&delta.text);
-                            room.do_send(ReplyDelta { id: reply.id, text: delta.text });
+                            room.do_send(ReplyDelta { id: reply.id, seq, text: delta.text });
+                            seq = seq.saturating_add(1);
                         }
                         if delta.done {
                             break Ending::Done;

@@ -102,6 +102,7 @@ impl EngineBuilder {
             next_session: AtomicU64::new(1),
             shutting_down: tokio::sync::watch::channel(false).0,
             committed,
+            replies: tokio::sync::broadcast::channel(COMMITTED_BUFFER).0,
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();

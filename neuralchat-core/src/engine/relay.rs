@@ -7,7 +7,7 @@ use super::Engine;
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId, ACCOUNTS_LOG};
 use crate::hub::{Creation, OpenRoom};
-use crate::room::{is_direct, Ingest};
+use crate::room::{is_direct, Ingest, RelayedReply, ReplyProgress};
 use crate::store::Appended;
 use slog::{debug, warn};
 use tokio::sync::broadcast;
@@ -22,6 +22,30 @@ impl Engine {
     /// behind gets `RecvError::Lagged` and must read the gap from the store.
     pub fn subscribe_committed(&self) -> broadcast::Receiver<Event> {
         self.shared().committed.subscribe()
+    }
+
+    /// The progress of every reply this node's bots stream from now on.
+    pub fn subscribe_replies(&self) -> broadcast::Receiver<ReplyProgress> {
+        self.shared().replies.subscribe()
+    }
+
+    /// Shows a reply streaming on another node to this node's members of its
+    /// room (if this node has the room). Pieces out of order are dropped;
+    /// the stored reply arrives as an event either way.
+    pub async fn ingest_reply(&self, progress: ReplyProgress) -> ChatResult<()> {
+        let room = match &progress {
+            ReplyProgress::Start { event } => event.room.clone(),
+            ReplyProgress::Delta { room, .. } => room.clone(),
+        };
+        let addr = self
+            .hub()
+            .send(OpenRoom {
+                name: room,
+                create: None,
+            })
+            .await??;
+        addr.do_send(RelayedReply(progress));
+        Ok(())
     }
 
     /// Up to `limit` stored events of every room with ids after `after`

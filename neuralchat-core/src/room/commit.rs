@@ -161,6 +161,8 @@ impl Room {
     /// hub, if any.
     fn announce(&mut self, event: &Event) -> Option<DeliverToUsers> {
         self.announced.insert(event.id);
+        // A reply streamed from another node ends with its stored event.
+        self.replying.remove(&event.id);
         // Fan out before dropping a kicked user's sessions, so they see why.
         let delivery = self.fan_out(event);
         self.notify_mentions(event);

@@ -10,7 +10,9 @@ mod reply;
 
 pub(crate) use apply::{Apply, Change};
 pub(crate) use commit::{Applied, Ingest};
-pub(crate) use reply::{ReplyDelta, ReplyFinish, ReplyStart};
+pub use reply::ReplyProgress;
+use reply::Streaming;
+pub(crate) use reply::{RelayedReply, ReplyDelta, ReplyFinish, ReplyStart};
 
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId};
@@ -64,7 +66,7 @@ pub(crate) struct Room {
     /// Sessions in the room now.
     present: HashMap<SessionId, Presence>,
     /// Bot replies being streamed, as said so far.
-    replying: HashMap<EventId, Event>,
+    replying: HashMap<EventId, Streaming>,
     /// Events this room announced lately, so a relayed copy of one is not
     /// announced twice.
     announced: Recent<EventId>,
@@ -251,7 +253,7 @@ impl Handler<Enter> for Room {
                 more: page.more,
             };
             msg.outbox.push(joined.encode());
-            for reply in room.replying.values() {
+            for reply in room.replying.values().map(|r| &r.event) {
                 msg.outbox.push(
                     ServerFrame::ReplyStart {
                         event: reply.clone(),
