@@ -91,25 +91,7 @@ async fn user(setup: &Setup, name: &str) -> WsClient {
 
 /// Waits for the bot's reply to `question`: returns the deltas' text and the final event.
 async fn reply_to(c: &mut WsClient, question: &str) -> (String, Value) {
-    let start = c
-        .recv_until(|f| f["type"] == "reply_start" && f["event"]["reply_to"] == question)
-        .await
-        .unwrap();
-    let id = start["event"]["id"].as_str().unwrap().to_owned();
-    let mut streamed = String::new();
-    loop {
-        let frame = c
-            .recv_until(|f| {
-                (f["type"] == "delta" && f["id"] == id.as_str())
-                    || (f["type"] == "event" && f["event"]["id"] == id.as_str())
-            })
-            .await
-            .unwrap();
-        if frame["type"] == "event" {
-            return (streamed, frame["event"].clone());
-        }
-        streamed.push_str(frame["text"].as_str().unwrap());
-    }
+    c.bot_reply(question).await.unwrap()
 }
 
 async fn ask(c: &mut WsClient, text: &str) -> String {

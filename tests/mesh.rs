@@ -443,25 +443,8 @@ async fn a_bot_answers_once_and_its_reply_streams_to_every_node() {
 
     let question = say(&mut alice, "general", "Olga, tell me a joke").await;
     // Bob, on the other node, sees the reply stream in, then the stored reply.
-    let start = bob
-        .recv_until(|f| f["type"] == "reply_start" && f["event"]["reply_to"] == question.as_str())
-        .await
-        .unwrap();
-    let id = start["event"]["id"].as_str().unwrap().to_owned();
-    let mut streamed = String::new();
-    let last = loop {
-        let frame = bob
-            .recv_until(|f| {
-                (f["type"] == "delta" && f["id"] == id.as_str())
-                    || (f["type"] == "event" && f["event"]["id"] == id.as_str())
-            })
-            .await
-            .unwrap();
-        if frame["type"] == "event" {
-            break frame["event"].clone();
-        }
-        streamed.push_str(frame["text"].as_str().unwrap());
-    };
+    let (streamed, last) = bob.bot_reply(&question).await.unwrap();
+    let id = last["id"].as_str().unwrap().to_owned();
     assert!(
         !streamed.is_empty(),
         "pieces arrived before the stored reply"

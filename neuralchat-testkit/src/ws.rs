@@ -182,6 +182,32 @@ impl WsClient {
         Ok(frame["event"].clone())
     }
 
+    /// Waits for a bot's reply to the event `question`: its `reply_start`,
+    /// its `delta` pieces and its stored `event`. Returns the pieces' text
+    /// joined and the stored event.
+    pub async fn bot_reply(&mut self, question: &str) -> Result<(String, Value)> {
+        let start = self
+            .recv_until(|f| f["type"] == "reply_start" && f["event"]["reply_to"] == question)
+            .await?;
+        let id = start["event"]["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("reply_start without an id: {start}"))?
+            .to_owned();
+        let mut streamed = String::new();
+        loop {
+            let frame = self
+                .recv_until(|f| {
+                    (f["type"] == "delta" && f["id"] == id.as_str())
+                        || (f["type"] == "event" && f["event"]["id"] == id.as_str())
+                })
+                .await?;
+            if frame["type"] == "event" {
+                return Ok((streamed, frame["event"].clone()));
+            }
+            streamed.push_str(frame["text"].as_str().unwrap_or_default());
+        }
+    }
+
     /// Frames read but not yet handed out (read while waiting for an answer).
     pub fn backlog(&self) -> &VecDeque<Value> {
         &self.backlog

@@ -443,28 +443,9 @@ impl Conn<'_> {
         }))
     }
 
-    /// Stores a token's hash for a user.
+    /// Stores a token's hash for a user, unless it is stored (a token
+    /// relayed again from another node).
     pub fn insert_token(
-        &mut self,
-        token_hash: &str,
-        username: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let row = TokenRow {
-            token_hash: token_hash.to_owned(),
-            username: username.to_owned(),
-            created_at: now,
-            expires_at,
-        };
-        with_conn!(self, conn => {
-            diesel::insert_into(tokens::table).values(&row).execute(conn)?;
-        });
-        Ok(())
-    }
-
-    /// Stores a token relayed from another node, unless it is stored.
-    pub fn insert_token_once(
         &mut self,
         token_hash: &str,
         username: &str,

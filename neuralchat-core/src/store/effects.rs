@@ -114,7 +114,7 @@ impl Conn<'_> {
                 let Some((hash, expires_at)) = parsed else {
                     return Err(StoreError::Corrupt(format!("token_issued {:?}", event.id)));
                 };
-                self.insert_token_once(hash, user, event.ts, expires_at)?;
+                self.insert_token(hash, user, event.ts, expires_at)?;
             }
             EventKind::TokenRevoked => {
                 self.delete_token(&event.text)?;
