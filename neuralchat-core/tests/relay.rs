@@ -295,3 +295,53 @@ async fn one_client_id_stored_on_two_nodes_converges_on_the_smaller_id() {
     assert_eq!(messages.len(), 1, "{history_a}");
     assert_eq!(messages[0]["id"], smaller);
 }
+
+#[actix_rt::test]
+async fn a_room_created_on_two_nodes_at_once_has_one_creator_everywhere() {
+    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let (a, b) = (node(&dir_a, "node-a").await, node(&dir_b, "node-b").await);
+    let mut alice = client(&a, "alice").await;
+    let mut bob = client(&b, "bob").await;
+    // Not relayed yet: each node creates "r" with its own creator, alice first.
+    alice.request(json!({"type":"join","room":"r"})).await;
+    bob.request(json!({"type":"join","room":"r"})).await;
+    let from_a = history(&mut alice, "r").await;
+    let from_b = history(&mut bob, "r").await;
+    for event in from_a.as_array().unwrap() {
+        b.ingest(serde_json::from_value(event.clone()).unwrap())
+            .await
+            .unwrap();
+    }
+    for event in from_b.as_array().unwrap() {
+        a.ingest(serde_json::from_value(event.clone()).unwrap())
+            .await
+            .unwrap();
+    }
+    for client in [&mut alice, &mut bob] {
+        let who = client.request(json!({"type":"who","room":"r"})).await;
+        let roles: Vec<(String, String)> = who["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["user"].as_str().unwrap().to_owned(),
+                    m["role"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("alice".to_owned(), "owner".to_owned()),
+                ("bob".to_owned(), "member".to_owned())
+            ],
+            "{who}"
+        );
+    }
+    // The rule holds in the store too: bob cannot act as an owner on B.
+    let refused = bob
+        .request(json!({"type":"send","room":"r","text":"/private on"}))
+        .await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+}

@@ -2,10 +2,10 @@
 //! events made here and relayed ones alike (the store side is
 //! `store/effects.rs`).
 
-use super::Room;
+use super::{is_direct, Room};
 use crate::event::{Event, EventKind};
 use crate::permissions::Role;
-use crate::store::join_role;
+use crate::store::{created_earlier, join_role};
 
 impl Room {
     /// Brings the cached members, roles, bans, topic, privacy and bot
@@ -15,6 +15,20 @@ impl Room {
         let target = event.target.as_deref().unwrap_or_default();
         match &event.kind {
             EventKind::Join => {
+                if !is_direct(&self.name)
+                    && created_earlier(&self.settings, &event.author, event.ts)
+                {
+                    // The room was created elsewhere first (store/effects.rs).
+                    let was = std::mem::replace(&mut self.settings.creator, event.author.clone());
+                    self.settings.created_at = event.ts;
+                    if let Some(role) = self.members.get_mut(&was) {
+                        if *role == Role::Owner {
+                            *role = Role::Member;
+                        }
+                    }
+                    self.members.insert(event.author.clone(), Role::Owner);
+                    return;
+                }
                 let role = Role::parse(join_role(&self.settings.creator, &event.author));
                 self.members.entry(event.author.clone()).or_insert(role);
             }

@@ -112,6 +112,9 @@ pub struct RoomSettings {
     pub topic: Option<String>,
     /// The creator (first owner).
     pub creator: String,
+    /// When it was created (ms): with `creator`, decides who created a room
+    /// made on two nodes at once.
+    pub created_at: i64,
     /// Invite-only.
     pub private: bool,
     /// Bots read messages after this event id (set by `/clear`).
@@ -528,11 +531,27 @@ impl Conn<'_> {
             Ok(RoomSettings {
                 topic: r.topic,
                 creator: r.creator,
+                created_at: r.created_at,
                 private: r.private,
                 context_from,
             })
         })
         .transpose()
+    }
+
+    /// Makes `creator` (who created the room at `created_at`) its creator.
+    pub fn set_creator(
+        &mut self,
+        room: &str,
+        creator: &str,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, conn => {
+            diesel::update(rooms::table.find(room))
+                .set((rooms::creator.eq(creator), rooms::created_at.eq(created_at)))
+                .execute(conn)?;
+        });
+        Ok(())
     }
 
     /// Sets or clears a room's topic.

@@ -4,7 +4,7 @@
 //! the same events hold the same members, roles, bans, invitations, topic,
 //! privacy and bot context start.
 
-use super::{Conn, StoreError};
+use super::{Conn, RoomSettings, StoreError};
 use crate::event::{Event, EventKind, ACCOUNTS_LOG};
 use crate::names::user_key;
 
@@ -15,6 +15,15 @@ pub fn join_role(creator: &str, user: &str) -> &'static str {
     } else {
         "member"
     }
+}
+
+/// The one rule for a room created on two nodes before either heard of the
+/// other: its creator is whoever created it first. A join made at `ts` by
+/// `user`, earlier than the room's creation as this node knows it (or at
+/// the same millisecond by a smaller name), shows that `user` created the
+/// room elsewhere first.
+pub fn created_earlier(settings: &RoomSettings, user: &str, ts: i64) -> bool {
+    (ts, user) < (settings.created_at, settings.creator.as_str())
 }
 
 impl Conn<'_> {
@@ -47,8 +56,22 @@ impl Conn<'_> {
             EventKind::Join => {
                 // An invitation is used up by joining.
                 self.take_invite(room, &event.author)?;
-                let role = join_role(&settings.creator, &event.author);
-                self.add_member(room, &event.author, role, event.ts)?;
+                if !room.starts_with('@') && created_earlier(&settings, &event.author, event.ts) {
+                    self.set_creator(room, &event.author, event.ts)?;
+                    let was = settings.creator.as_str();
+                    if self
+                        .members(room)?
+                        .iter()
+                        .any(|(u, r)| u == was && r == "owner")
+                    {
+                        self.set_role(room, was, "member")?;
+                    }
+                    self.add_member(room, &event.author, "owner", event.ts)?;
+                    self.set_role(room, &event.author, "owner")?;
+                } else {
+                    let role = join_role(&settings.creator, &event.author);
+                    self.add_member(room, &event.author, role, event.ts)?;
+                }
             }
             EventKind::Leave => {
                 self.remove_member(room, &event.author)?;

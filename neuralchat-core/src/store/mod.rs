@@ -11,5 +11,5 @@ pub mod schema;
 
 pub use actor::Store;
 pub use db::{Appended, Backend, Conn, Db, HistoryPage, RoomRecord, RoomSettings, UserRecord};
-pub use effects::join_role;
+pub use effects::{created_earlier, join_role};
 pub use error::StoreError;
