@@ -461,3 +461,22 @@ async fn a_bot_answers_once_and_its_reply_streams_to_every_node() {
         assert_eq!(replies, 1, "{events:?}");
     }
 }
+
+#[tokio::test]
+async fn who_shows_users_online_on_any_node_until_their_node_dies() {
+    let broker = Mosquitto::start().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(dir_a.path(), "node-a", &[&broker]).await;
+    let mut b = node(dir_b.path(), "node-b", &[&broker]).await;
+    let mut alice = user(&a, "alice").await;
+    alice.join("general").await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
+    let mut bob = user(&b, "bob").await;
+    history_holds(&mut bob, "general", &first).await;
+    bob.join("general").await.unwrap();
+    // Alice, on A, sees bob (on B) online; then B dies and he goes offline.
+    online(&mut alice, "general", "bob", true).await;
+    b.kill().await.unwrap();
+    online(&mut alice, "general", "bob", false).await;
+}

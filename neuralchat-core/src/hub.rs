@@ -182,3 +182,21 @@ impl Handler<DeliverToUsers> for Hub {
         }
     }
 }
+
+/// The open rooms' actors, by name.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, Addr<Room>)>")]
+pub(crate) struct OpenRooms;
+
+impl Handler<OpenRooms> for Hub {
+    type Result = MessageResult<OpenRooms>;
+
+    fn handle(&mut self, _: OpenRooms, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.rooms
+                .iter()
+                .map(|(name, addr)| (name.clone(), addr.clone()))
+                .collect(),
+        )
+    }
+}

@@ -17,6 +17,7 @@ pub mod mentions;
 pub mod names;
 pub mod outbox;
 pub mod permissions;
+pub mod presence;
 pub mod protocol;
 pub mod rate;
 pub mod recent;

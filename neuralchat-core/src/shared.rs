@@ -3,6 +3,7 @@
 use crate::accounts::Accounts;
 use crate::config::EngineConfig;
 use crate::event::{Event, EventKind, EventSource};
+use crate::presence::RemotePresence;
 use crate::rate::TokenBucket;
 use crate::room::ReplyProgress;
 use crate::store::Store;
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     /// The progress of replies this node's bots are streaming (lossy: a
     /// lagging subscriber misses pieces, never the stored reply).
     pub replies: tokio::sync::broadcast::Sender<ReplyProgress>,
+    /// Who is online on other nodes (reported by the mesh).
+    pub remote_presence: RemotePresence,
 }
 
 impl Shared {

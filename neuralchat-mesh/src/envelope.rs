@@ -4,6 +4,7 @@
 //! open with the key is refused before it is parsed.
 
 use hmac::{Hmac, Mac};
+use neuralchat_core::presence::RoomsOnline;
 use neuralchat_core::{Event, EventId, ReplyProgress};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -25,6 +26,14 @@ pub enum Wire {
         from: String,
         /// Its start or next piece.
         progress: ReplyProgress,
+    },
+    /// Who has a session in which room on node `node` now (sent every few
+    /// seconds; it expires unless sent again).
+    Online {
+        /// The node.
+        node: String,
+        /// Room -> users online there.
+        rooms: RoomsOnline,
     },
     /// A node is up (`online`) or gone (its last will).
     Presence {

@@ -19,6 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 
+/// How often a node tells the others who is online on it.
+const ONLINE_EVERY: Duration = Duration::from_secs(5);
+/// How long such a report holds: a node silent this long has nobody online.
+const ONLINE_TTL: Duration = Duration::from_secs(15);
 /// Events per catch-up page.
 const PAGE: u32 = 200;
 /// Catch-up asks from this long before the newest event a node held, to
@@ -117,6 +121,11 @@ impl Mesh {
         actix_rt::spawn(publish(
             engine.clone(),
             engine.subscribe_committed(),
+            outbound.clone(),
+            log.clone(),
+        ));
+        actix_rt::spawn(publish_online(
+            engine.clone(),
             outbound.clone(),
             log.clone(),
         ));
@@ -219,6 +228,21 @@ async fn publish(
     }
 }
 
+/// Tells the other nodes, every few seconds, who is online on this one.
+async fn publish_online(engine: Engine, out: Outbound, log: Logger) {
+    let mut tick = tokio::time::interval(ONLINE_EVERY);
+    loop {
+        tick.tick().await;
+        match engine.online_here().await {
+            Ok(rooms) => {
+                let node = out.node.clone();
+                out.send(&out.topics.online, &Wire::Online { node, rooms });
+            }
+            Err(e) => debug!(log, "presence not read"; "code" => %e.code),
+        }
+    }
+}
+
 /// Publishes the progress of replies this node's bots stream. Lossy: a
 /// piece that cannot be sent is skipped, and peers show the stored reply.
 async fn publish_replies(
@@ -293,9 +317,19 @@ impl Receiver {
                     }
                 }
             }
+            Wire::Online { node, rooms } => {
+                if node != self.out.node {
+                    self.engine.report_presence(&node, rooms, ONLINE_TTL);
+                }
+            }
             Wire::Presence { node, online } => {
-                if online && node != self.out.node {
+                if node == self.out.node {
+                    return;
+                }
+                if online {
                     self.ask(&node, self.catch_up_from(), false);
+                } else {
+                    self.engine.forget_node(&node);
                 }
             }
             Wire::SyncRequest {

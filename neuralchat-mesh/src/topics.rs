@@ -2,6 +2,7 @@
 //! - `events/{origin}`: events stored by node `origin`;
 //! - `replies/{node}`: bot replies streaming on node `node` (start, pieces);
 //! - `nodes/{node}`: a node's presence (retained; its last will says offline);
+//! - `online/{node}`: who is online in which room on `node` (every few seconds);
 //! - `sync/request`: catch-up requests (every node reads them, the one
 //!   asked answers);
 //! - `sync/{node}`: catch-up answers for `node`.
@@ -15,6 +16,8 @@ pub struct Topics {
     pub replies: String,
     /// This node's presence.
     pub presence: String,
+    /// Who is online on this node.
+    pub online: String,
     /// Catch-up requests.
     pub sync_request: String,
     /// Catch-up answers for this node.
@@ -31,6 +34,7 @@ impl Topics {
             events: format!("{PREFIX}/events/{node}"),
             replies: format!("{PREFIX}/replies/{node}"),
             presence: format!("{PREFIX}/nodes/{node}"),
+            online: format!("{PREFIX}/online/{node}"),
             sync_request: format!("{PREFIX}/sync/request"),
             sync_answers: format!("{PREFIX}/sync/{node}"),
         }
@@ -47,6 +51,7 @@ impl Topics {
             format!("{PREFIX}/events/+"),
             format!("{PREFIX}/replies/+"),
             format!("{PREFIX}/nodes/+"),
+            format!("{PREFIX}/online/+"),
             self.sync_request.clone(),
             self.sync_answers.clone(),
         ]

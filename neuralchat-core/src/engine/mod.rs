@@ -103,6 +103,7 @@ impl EngineBuilder {
             shutting_down: tokio::sync::watch::channel(false).0,
             committed,
             replies: tokio::sync::broadcast::channel(COMMITTED_BUFFER).0,
+            remote_presence: Default::default(),
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();

@@ -6,8 +6,9 @@
 use super::Engine;
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId, ACCOUNTS_LOG};
-use crate::hub::{Creation, OpenRoom};
-use crate::room::{is_direct, Ingest, RelayedReply, ReplyProgress};
+use crate::hub::{Creation, OpenRoom, OpenRooms};
+use crate::presence::RoomsOnline;
+use crate::room::{is_direct, Ingest, OnlineHere, RelayedReply, ReplyProgress};
 use crate::store::Appended;
 use slog::{debug, warn};
 use tokio::sync::broadcast;
@@ -46,6 +47,31 @@ impl Engine {
             .await??;
         addr.do_send(RelayedReply(progress));
         Ok(())
+    }
+
+    /// Which users have a session in which room on this node now (rooms
+    /// with nobody are left out): what this node tells its peers.
+    pub async fn online_here(&self) -> ChatResult<RoomsOnline> {
+        let rooms = self.hub().send(OpenRooms).await?;
+        let mut online = RoomsOnline::new();
+        for (name, addr) in rooms {
+            let users = addr.send(OnlineHere).await?;
+            if !users.is_empty() {
+                online.insert(name, users);
+            }
+        }
+        Ok(online)
+    }
+
+    /// Takes another node's report of who is online there, valid for `ttl`
+    /// (`who` shows them online until it expires or `forget_node`).
+    pub fn report_presence(&self, node: &str, rooms: RoomsOnline, ttl: std::time::Duration) {
+        self.shared().remote_presence.report(node, rooms, ttl);
+    }
+
+    /// Another node is gone: its users are no longer online through it.
+    pub fn forget_node(&self, node: &str) {
+        self.shared().remote_presence.forget(node);
     }
 
     /// Up to `limit` stored events of every room with ids after `after`

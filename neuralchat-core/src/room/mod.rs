@@ -327,7 +327,8 @@ impl Handler<View> for Room {
             .map(|(user, role)| MemberInfo {
                 user: user.clone(),
                 role: role.as_str().to_owned(),
-                online: self.present.values().any(|p| &p.user == user),
+                online: self.present.values().any(|p| &p.user == user)
+                    || self.shared.remote_presence.is_online(&self.name, user),
             })
             .collect();
         members.sort_by_key(|m| m.user.to_lowercase());
@@ -335,5 +336,19 @@ impl Handler<View> for Room {
             members,
             topic: self.settings.topic.clone(),
         }))
+    }
+}
+
+/// The users with a session in the room on this node now.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub(crate) struct OnlineHere;
+
+impl Handler<OnlineHere> for Room {
+    type Result = MessageResult<OnlineHere>;
+
+    fn handle(&mut self, _: OnlineHere, _: &mut Context<Self>) -> Self::Result {
+        let users: HashSet<String> = self.present.values().map(|p| p.user.clone()).collect();
+        MessageResult(users.into_iter().collect())
     }
 }
