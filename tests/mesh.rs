@@ -423,8 +423,14 @@ async fn a_bot_answers_once_and_its_reply_streams_to_every_node() {
     );
     let broker = Mosquitto::start().await.unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    // Both nodes have the bot.
-    let a = node_on(dir_a.path(), "node-a", &[&broker], None, &bot).await;
+    // Both nodes have Olga; only A has Longa, who talks long.
+    let longa = format!(
+        "[[bots]]\nname = \"Longa\"\nbackend = \"openai\"\nurl = \"{}\"\nmodel = \"tiny\"\n\
+         system_prompt = \"You talk a lot.\"\nmax_tokens = 1500\ntimeout_secs = 20\n",
+        llama.url()
+    );
+    let both = format!("{bot}\n{longa}");
+    let a = node_on(dir_a.path(), "node-a", &[&broker], None, &both).await;
     let b = node_on(dir_b.path(), "node-b", &[&broker], None, &bot).await;
     let mut alice = user(&a, "alice").await;
     alice.set_deadline(Duration::from_secs(30));
@@ -460,6 +466,30 @@ async fn a_bot_answers_once_and_its_reply_streams_to_every_node() {
             .count();
         assert_eq!(replies, 1, "{events:?}");
     }
+
+    // `/stop` asked on B stops a reply running on A.
+    let long_question = say(&mut alice, "general", "Longa, tell me everything").await;
+    bob.recv_until(|f| {
+        f["type"] == "reply_start" && f["event"]["reply_to"] == long_question.as_str()
+    })
+    .await
+    .unwrap();
+    let stop = bob
+        .request_ok(
+            json!({"type": "send", "room": "general", "text": "/stop"}),
+            "command",
+        )
+        .await
+        .unwrap();
+    assert!(
+        stop["text"].as_str().unwrap().contains("other nodes"),
+        "{stop}"
+    );
+    let stopped = bob
+        .recv_until(|f| f["type"] == "event" && f["event"]["reply_to"] == long_question.as_str())
+        .await
+        .unwrap();
+    assert_eq!(stopped["event"]["stopped"], true, "{stopped}");
 }
 
 #[tokio::test]

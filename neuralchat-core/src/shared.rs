@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     /// The progress of replies this node's bots are streaming (lossy: a
     /// lagging subscriber misses pieces, never the stored reply).
     pub replies: tokio::sync::broadcast::Sender<ReplyProgress>,
+    /// Rooms where a member asked (`/stop`) for the bots' replies to stop,
+    /// for the mesh to tell the other nodes.
+    pub stops: tokio::sync::broadcast::Sender<String>,
     /// Who is online on other nodes (reported by the mesh).
     pub remote_presence: RemotePresence,
 }

@@ -27,6 +27,14 @@ pub enum Wire {
         /// Its start or next piece.
         progress: ReplyProgress,
     },
+    /// A member on node `from` asked (`/stop`) for the bots' replies in
+    /// `room` to stop, wherever they run.
+    Stop {
+        /// Where it was asked.
+        from: String,
+        /// The room.
+        room: String,
+    },
     /// Who has a session in which room on node `node` now (sent every few
     /// seconds; it expires unless sent again).
     Online {

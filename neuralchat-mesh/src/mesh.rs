@@ -129,6 +129,7 @@ impl Mesh {
             outbound.clone(),
             log.clone(),
         ));
+        actix_rt::spawn(publish_stops(engine.subscribe_stops(), outbound.clone()));
         actix_rt::spawn(publish_replies(
             engine.subscribe_replies(),
             outbound.clone(),
@@ -243,6 +244,20 @@ async fn publish_online(engine: Engine, out: Outbound, log: Logger) {
     }
 }
 
+/// Tells the other nodes where `/stop` was asked here.
+async fn publish_stops(mut stops: broadcast::Receiver<String>, out: Outbound) {
+    loop {
+        match stops.recv().await {
+            Ok(room) => {
+                let from = out.node.clone();
+                out.send(&out.topics.stop, &Wire::Stop { from, room });
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Publishes the progress of replies this node's bots stream. Lossy: a
 /// piece that cannot be sent is skipped, and peers show the stored reply.
 async fn publish_replies(
@@ -314,6 +329,18 @@ impl Receiver {
                 if from != self.out.node {
                     if let Err(e) = self.engine.ingest_reply(progress).await {
                         debug!(self.log, "reply piece not shown"; "from" => from, "code" => %e.code);
+                    }
+                }
+            }
+            Wire::Stop { from, room } => {
+                if from != self.out.node {
+                    match self.engine.stop_replies(&room).await {
+                        Ok(stopped) if !stopped.is_empty() => {
+                            info!(self.log, "replies stopped for another node"; "from" => from,
+                                "room" => room, "bots" => stopped.join(","));
+                        }
+                        Ok(_) => {}
+                        Err(e) => debug!(self.log, "stop not applied"; "code" => %e.code),
                     }
                 }
             }

@@ -3,6 +3,7 @@
 //! - `replies/{node}`: bot replies streaming on node `node` (start, pieces);
 //! - `nodes/{node}`: a node's presence (retained; its last will says offline);
 //! - `online/{node}`: who is online in which room on `node` (every few seconds);
+//! - `stop/{node}`: `/stop` asked on `node`, for replies running elsewhere;
 //! - `sync/request`: catch-up requests (every node reads them, the one
 //!   asked answers);
 //! - `sync/{node}`: catch-up answers for `node`.
@@ -18,6 +19,8 @@ pub struct Topics {
     pub presence: String,
     /// Who is online on this node.
     pub online: String,
+    /// `/stop` asked on this node.
+    pub stop: String,
     /// Catch-up requests.
     pub sync_request: String,
     /// Catch-up answers for this node.
@@ -35,6 +38,7 @@ impl Topics {
             replies: format!("{PREFIX}/replies/{node}"),
             presence: format!("{PREFIX}/nodes/{node}"),
             online: format!("{PREFIX}/online/{node}"),
+            stop: format!("{PREFIX}/stop/{node}"),
             sync_request: format!("{PREFIX}/sync/request"),
             sync_answers: format!("{PREFIX}/sync/{node}"),
         }
@@ -52,6 +56,7 @@ impl Topics {
             format!("{PREFIX}/replies/+"),
             format!("{PREFIX}/nodes/+"),
             format!("{PREFIX}/online/+"),
+            format!("{PREFIX}/stop/+"),
             self.sync_request.clone(),
             self.sync_answers.clone(),
         ]

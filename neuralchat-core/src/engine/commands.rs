@@ -2,7 +2,6 @@
 //! (`//` sends a literal `/`); the same rules apply whatever the transport.
 
 use super::Engine;
-use crate::bots::StopReplies;
 use crate::commands::{help_text, parse, Command};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventKind};
@@ -279,16 +278,16 @@ impl Engine {
                 if !view.members.iter().any(|m| m.user == user) {
                     return Err(ChatError::new(ErrorCode::NotMember, "join the room first"));
                 }
-                let mut stopped = Vec::new();
-                for bot in self.bots() {
-                    if bot.addr.send(StopReplies { room: name.clone() }).await? {
-                        stopped.push(bot.config.name.clone());
+                let stopped = self.stop_replies(&name).await?;
+                // A reply may be running on another node of the mesh.
+                let relayed = self.shared().stops.send(name.clone()).is_ok();
+                let text = match (stopped.is_empty(), relayed) {
+                    (false, _) => format!("stopped {}", stopped.join(", ")),
+                    (true, false) => "no bot is replying here".to_owned(),
+                    (true, true) => {
+                        "no bot is replying here on this node; the other nodes were asked to stop"
+                            .to_owned()
                     }
-                }
-                let text = if stopped.is_empty() {
-                    "no bot is replying here".to_owned()
-                } else {
-                    format!("stopped {}", stopped.join(", "))
                 };
                 let mut o = output("stop", &name, text);
                 o.data = Some(json!({ "stopped": stopped }));

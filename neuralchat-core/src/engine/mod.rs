@@ -104,6 +104,7 @@ impl EngineBuilder {
             committed,
             replies: tokio::sync::broadcast::channel(COMMITTED_BUFFER).0,
             remote_presence: Default::default(),
+            stops: tokio::sync::broadcast::channel(64).0,
             config: self.config,
         });
         let hub = Hub::new(shared.clone()).start();

@@ -4,6 +4,7 @@
 //! only these.
 
 use super::Engine;
+use crate::bots::StopReplies;
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId, ACCOUNTS_LOG};
 use crate::hub::{Creation, OpenRoom, OpenRooms};
@@ -72,6 +73,25 @@ impl Engine {
     /// Another node is gone: its users are no longer online through it.
     pub fn forget_node(&self, node: &str) {
         self.shared().remote_presence.forget(node);
+    }
+
+    /// Stops the replies this node's bots are making in `room`; returns the
+    /// names of the bots that were replying.
+    pub async fn stop_replies(&self, room: &str) -> ChatResult<Vec<String>> {
+        let mut stopped = Vec::new();
+        for bot in self.bots() {
+            let room = room.to_owned();
+            if bot.addr.send(StopReplies { room }).await? {
+                stopped.push(bot.config.name.clone());
+            }
+        }
+        Ok(stopped)
+    }
+
+    /// Rooms where a member of this node asked for the bots' replies to
+    /// stop (`/stop`), from now on: for the other nodes.
+    pub fn subscribe_stops(&self) -> broadcast::Receiver<String> {
+        self.shared().stops.subscribe()
     }
 
     /// Up to `limit` stored events of every room with ids after `after`
