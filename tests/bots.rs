@@ -94,6 +94,20 @@ async fn reply_to(c: &mut WsClient, question: &str) -> (String, Value) {
     c.bot_reply(question).await.unwrap()
 }
 
+/// Waits until the server's log holds `needle` (the log is written
+/// asynchronously: a line may follow the frames it is about).
+async fn logged(server: &ServerProcess, needle: &str) {
+    let started = std::time::Instant::now();
+    while !server.log_text().contains(needle) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no {needle:?} in the log:\n{}",
+            server.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn ask(c: &mut WsClient, text: &str) -> String {
     let ack = c.send_message("general", text, None).await.unwrap();
     ack["id"].as_str().unwrap().to_owned()
@@ -315,7 +329,7 @@ async fn a_dead_backend_gives_an_error_and_a_restarted_one_works() {
     let question = ask(&mut alice, "Olga, are you there?").await;
     let (_, reply) = reply_to(&mut alice, &question).await;
     assert_eq!(reply["text"], "Olga is unavailable: cannot connect");
-    assert!(setup.server.log_text().contains("bot backend failed"));
+    logged(&setup.server, "bot backend failed").await;
 
     setup.llama = LlamaServer::start_on(port).await.unwrap();
     let again = ask(&mut alice, "Olga, and now?").await;
@@ -362,7 +376,6 @@ async fn ollama_backend_budget_and_queue_limits() {
     assert_eq!(done["stopped"], true);
 
     // The bots' calls are audited, without text.
-    let log = setup.server.log_text();
-    assert!(log.contains("bot call"), "{log}");
-    assert!(log.contains("completion_tokens"));
+    logged(&setup.server, "bot call").await;
+    logged(&setup.server, "completion_tokens").await;
 }
