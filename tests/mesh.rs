@@ -510,3 +510,62 @@ async fn who_shows_users_online_on_any_node_until_their_node_dies() {
     b.kill().await.unwrap();
     online(&mut alice, "general", "bob", false).await;
 }
+
+#[tokio::test]
+async fn a_question_left_by_a_dead_node_is_answered_once_by_another() {
+    let llama = neuralchat_testkit::LlamaServer::start().await.unwrap();
+    // A's model server accepts and never answers: A's bot is stuck when A dies.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let _held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let olga = |url: &str| {
+        format!(
+            "[[bots]]\nname = \"Olga\"\nbackend = \"openai\"\nurl = \"{url}\"\nmodel = \"tiny\"\n\
+             system_prompt = \"You are Olga.\"\nmax_tokens = 24\ntimeout_secs = 60\n"
+        )
+    };
+    let broker = Mosquitto::start().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = node_on(dir_a.path(), "node-a", &[&broker], None, &olga(&silent_url)).await;
+    let b = node_on(
+        dir_b.path(),
+        "node-b",
+        &[&broker],
+        None,
+        &olga(&llama.url()),
+    )
+    .await;
+    let mut alice = user(&a, "alice").await;
+    alice.join("general").await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
+    let mut bob = user(&b, "bob").await;
+    bob.set_deadline(Duration::from_secs(30));
+    history_holds(&mut bob, "general", &first).await;
+    bob.join("general").await.unwrap();
+
+    let question = say(&mut alice, "general", "Olga, are you there?").await;
+    history_holds(&mut bob, "general", std::slice::from_ref(&question)).await;
+    a.kill().await.unwrap();
+    // B takes the question over and answers it.
+    let reply = bob
+        .recv_until(|f| {
+            f["type"] == "event"
+                && f["event"]["reply_to"] == question.as_str()
+                && f["event"]["origin"] == "node-b"
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply["event"]["author"], "Olga");
+    let events = history(&mut bob, "general").await;
+    let replies = events
+        .iter()
+        .filter(|e| e["reply_to"] == question.as_str())
+        .count();
+    assert_eq!(replies, 1, "{events:?}");
+}

@@ -200,7 +200,14 @@ async fn connect(
     client.connect(options).await?;
     let subscriptions = topics.subscriptions();
     let qos = vec![mqtt::QOS_1; subscriptions.len()];
-    client.subscribe_many(&subscriptions, &qos).await?;
+    // No Local: a node never needs what it published itself. Without it,
+    // every own event came back and was acknowledged, and paho's socket
+    // (no TCP_NODELAY) then held the next publish for the broker's delayed
+    // ACK (~40 ms on a third of hops, measured in benches/mesh_hop.rs).
+    let options = vec![mqtt::SubscribeOptions::with_no_local(); subscriptions.len()];
+    client
+        .subscribe_many_with_options(&subscriptions, &qos, &options, None)
+        .await?;
     client
         .publish(mqtt::Message::new_retained(
             topics.presence.clone(),

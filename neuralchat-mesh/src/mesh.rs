@@ -13,8 +13,9 @@ use crate::topics::Topics;
 use neuralchat_core::recent::Recent;
 use neuralchat_core::{Engine, Event, EventId, ReplyProgress};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use slog::{debug, info, warn, Logger};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
@@ -144,6 +145,7 @@ impl Mesh {
             asked: HashMap::new(),
             watermark,
             next_request: 0,
+            peers: HashMap::new(),
             log: log.clone(),
         };
         actix_rt::spawn(receiver.run(inbox_rx));
@@ -297,6 +299,8 @@ struct Receiver {
     watermark: Option<EventId>,
     /// Numbers requests.
     next_request: u64,
+    /// Peers, and the links on which they say they are online.
+    peers: HashMap<String, HashSet<usize>>,
     /// Operational log.
     log: Logger,
 }
@@ -308,7 +312,7 @@ impl Receiver {
                 LinkEvent::Up(link) => debug!(self.log, "receiving"; "link" => link),
                 LinkEvent::Down(link) => debug!(self.log, "not receiving"; "link" => link),
                 LinkEvent::Payload(link, payload) => match self.sealer.open(&payload) {
-                    Ok(message) => self.handle(message).await,
+                    Ok(message) => self.handle(message, link).await,
                     Err(e) => {
                         warn!(self.log, "mesh payload refused"; "link" => link,
                             "reason" => %e, "size" => payload.len());
@@ -318,7 +322,7 @@ impl Receiver {
         }
     }
 
-    async fn handle(&mut self, message: Wire) {
+    async fn handle(&mut self, message: Wire, link: usize) {
         match message {
             Wire::Event { event } => {
                 if event.origin != self.out.node {
@@ -353,10 +357,13 @@ impl Receiver {
                 if node == self.out.node {
                     return;
                 }
+                let links = self.peers.entry(node.clone()).or_default();
                 if online {
+                    links.insert(link);
                     self.ask(&node, self.catch_up_from(), false);
-                } else {
-                    self.engine.forget_node(&node);
+                } else if links.remove(&link) && links.is_empty() {
+                    // Gone from every broker this node hears: gone.
+                    self.peer_gone(&node).await;
                 }
             }
             Wire::SyncRequest {
@@ -393,6 +400,32 @@ impl Receiver {
                         self.watermark = self.engine.newest_event_id().await.ok().flatten();
                     }
                 }
+            }
+        }
+    }
+
+    /// A peer is gone: its users are offline, and the one live node chosen
+    /// for it (rendezvous hashing over the live nodes, this one included)
+    /// has its bots answer the questions it left unanswered.
+    async fn peer_gone(&mut self, gone: &str) {
+        self.engine.forget_node(gone);
+        let me = self.out.node.as_str();
+        let live = self
+            .peers
+            .iter()
+            .filter(|(_, links)| !links.is_empty())
+            .map(|(node, _)| node.as_str())
+            .chain(std::iter::once(me));
+        let heir = live.min_by_key(|node| rendezvous(gone, node));
+        info!(self.log, "peer gone"; "peer" => gone, "heir" => heir);
+        if heir != Some(me) {
+            return;
+        }
+        let since = chrono_now_ms() - CATCH_UP_WINDOW.as_millis() as i64;
+        match self.engine.answer_orphans(gone, since).await {
+            Ok(asked) => info!(self.log, "questions taken over"; "peer" => gone, "asked" => asked),
+            Err(e) => {
+                warn!(self.log, "questions not taken over"; "peer" => gone, "code" => %e.code)
             }
         }
     }
@@ -465,4 +498,18 @@ impl Receiver {
             warn!(self.log, "relayed event not taken"; "id" => %id, "origin" => origin, "code" => %e.code);
         }
     }
+}
+
+/// The rendezvous weight of `node` for the work `gone` left: every node
+/// computes the same, so all agree on the lowest.
+fn rendezvous(gone: &str, node: &str) -> [u8; 32] {
+    Sha256::digest(format!("{gone}\n{node}").as_bytes()).into()
+}
+
+/// Milliseconds since the Unix epoch.
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

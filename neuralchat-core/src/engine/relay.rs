@@ -4,14 +4,14 @@
 //! only these.
 
 use super::Engine;
-use crate::bots::StopReplies;
+use crate::bots::{addressed_to, StopReplies};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId, ACCOUNTS_LOG};
 use crate::hub::{Creation, OpenRoom, OpenRooms};
 use crate::presence::RoomsOnline;
 use crate::room::{is_direct, Ingest, OnlineHere, RelayedReply, ReplyProgress};
 use crate::store::Appended;
-use slog::{debug, warn};
+use slog::{debug, info, warn};
 use tokio::sync::broadcast;
 
 /// How many committed events a slow subscriber may fall behind before it is
@@ -92,6 +92,49 @@ impl Engine {
     /// stop (`/stop`), from now on: for the other nodes.
     pub fn subscribe_stops(&self) -> broadcast::Receiver<String> {
         self.shared().stops.subscribe()
+    }
+
+    /// Node `origin` is gone: this node's bots answer the questions asked
+    /// there since `since_ms` that have no reply yet (the mesh calls this on
+    /// the one node chosen to take over). Returns how many were asked.
+    pub async fn answer_orphans(&self, origin: &str, since_ms: i64) -> ChatResult<usize> {
+        const MOST: u32 = 200;
+        let (origin, after) = (origin.to_owned(), EventId::floor_of_millis(since_ms));
+        let questions = self
+            .shared()
+            .store
+            .call("orphans", move |db| {
+                let mut orphans = Vec::new();
+                for question in db.messages_from_origin(&origin, after, MOST)? {
+                    if question.reply_to.is_some() {
+                        continue;
+                    }
+                    let later = db.events_after(&question.room, Some(question.id), MOST)?;
+                    if !later.iter().any(|e| e.reply_to == Some(question.id)) {
+                        orphans.push(question);
+                    }
+                }
+                Ok(orphans)
+            })
+            .await?;
+        let mut asked = 0;
+        for question in questions {
+            if addressed_to(&question.text, self.bot_names()).is_none() {
+                continue;
+            }
+            let addr = self
+                .hub()
+                .send(OpenRoom {
+                    name: question.room.clone(),
+                    create: None,
+                })
+                .await??;
+            info!(self.shared().log, "taking over a question"; "id" => %question.id,
+                "room" => &question.room, "from" => &question.origin);
+            self.ask_bots(&addr, &question);
+            asked += 1;
+        }
+        Ok(asked)
     }
 
     /// Up to `limit` stored events of every room with ids after `after`

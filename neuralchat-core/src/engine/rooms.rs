@@ -323,7 +323,7 @@ impl Engine {
     }
 
     /// Hands a message to the bot it addresses, if any.
-    fn ask_bots(&self, room: &Addr<Room>, event: &Event) {
+    pub(crate) fn ask_bots(&self, room: &Addr<Room>, event: &Event) {
         let Some(addressed) = addressed_to(&event.text, self.bot_names()) else {
             return;
         };

@@ -827,6 +827,28 @@ impl Conn<'_> {
         rows.into_iter().map(Event::try_from).collect()
     }
 
+    /// Up to `limit` messages made on node `origin` with ids after `after`,
+    /// oldest first (questions a dead node may have left unanswered).
+    pub fn messages_from_origin(
+        &mut self,
+        origin: &str,
+        after: EventId,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let after = after.to_string();
+        let rows: Vec<EventRow> = with_conn!(self, conn => {
+            events::table
+                .filter(events::origin.eq(origin))
+                .filter(events::kind.eq("message"))
+                .filter(events::id.gt(&after))
+                .select(EventRow::as_select())
+                .order(events::id.asc())
+                .limit(i64::from(limit))
+                .load(conn)?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
     /// The newest event id stored, in any room.
     pub fn newest_event_id(&mut self) -> Result<Option<EventId>, StoreError> {
         let id: Option<String> = with_conn!(self, conn => {
