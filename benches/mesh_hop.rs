@@ -28,7 +28,7 @@
 //! and 1,000 measured rounds, at most 240 s of measuring, a 10 s deadline on
 //! every wait.
 
-use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess, WsClient};
+use neuralchat_testkit::{MeshNode, Mosquitto, ServerProcess, WsClient};
 use paho_mqtt as mqtt;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -46,52 +46,14 @@ const MEASURE_BUDGET: Duration = Duration::from_secs(240);
 const SETUP_DEADLINE: Duration = Duration::from_secs(30);
 /// A single frame or MQTT message not arriving within this fails the run.
 const WAIT: Duration = Duration::from_secs(10);
-const KEY: &str = "bench-mesh-key-0123456789";
 const PASSWORD: &str = "correct horse";
 const ROOM: &str = "general";
 /// Bare publishes carry about what a sealed mesh event weighs.
 const BARE_PAYLOAD: usize = 300;
 
-/// Starts node `id` in `dir`, meshed over `broker` (as `tests/mesh.rs` does).
+/// Starts node `id` in `dir`, meshed over `broker`.
 async fn node(dir: &Path, id: &str, broker: &Mosquitto) -> ServerProcess {
-    let toml = format!(
-        "[mesh]\nkey = \"{KEY}\"\n[[mesh.brokers]]\nurl = \"{}\"\n",
-        broker.url()
-    );
-    let config = dir.join("mesh.toml");
-    std::fs::write(&config, toml).unwrap();
-    let server = ServerProcess::start(
-        ServerOptions::new()
-            .dir(dir)
-            .node_id(id)
-            .relaxed_limits()
-            .arg("--config")
-            .arg(config.display().to_string()),
-    )
-    .await
-    .unwrap();
-    links_up(&server).await;
-    server
-}
-
-/// Waits until `/healthz` shows the broker link connected.
-async fn links_up(server: &ServerProcess) {
-    let started = Instant::now();
-    loop {
-        let (_, health) = server.http().get("/healthz", None).await.unwrap();
-        let up = health["mesh"]["brokers"]
-            .as_array()
-            .is_some_and(|b| b.len() == 1 && b[0]["connected"] == true);
-        if up {
-            return;
-        }
-        assert!(
-            started.elapsed() < SETUP_DEADLINE,
-            "the broker link is not up: {health}\n{}",
-            server.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    MeshNode::new(dir, id, &[broker]).start().await.unwrap()
 }
 
 async fn user(server: &ServerProcess, name: &str) -> WsClient {

@@ -5,13 +5,12 @@
 //! while the brokers also forgot its sessions catches up from its peer; a
 //! payload forged with `mosquitto_pub` is refused and never stored.
 
-use neuralchat_testkit::{Mosquitto, PgFixture, ServerOptions, ServerProcess, WsClient};
+use neuralchat_testkit::{MeshNode, Mosquitto, PgFixture, ServerProcess, WsClient};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const KEY: &str = "test-mesh-key-0123456789";
 const DEADLINE: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "correct horse";
 
@@ -29,50 +28,19 @@ async fn node_on(
     database: Option<&str>,
     extra_toml: &str,
 ) -> ServerProcess {
-    let mut toml = format!("{extra_toml}\n[mesh]\nkey = \"{KEY}\"\n");
-    for broker in brokers {
-        toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
+    MeshNode {
+        database,
+        extra_toml,
+        ..MeshNode::new(dir, id, brokers)
     }
-    let config = dir.join("mesh.toml");
-    std::fs::write(&config, toml).unwrap();
-    let mut options = ServerOptions::new();
-    if let Some(url) = database {
-        options = options.database(url);
-    }
-    let server = ServerProcess::start(
-        options
-            .dir(dir)
-            .node_id(id)
-            .relaxed_limits()
-            .arg("--config")
-            .arg(config.display().to_string()),
-    )
+    .start()
     .await
-    .unwrap();
-    links_up(&server, brokers.len()).await;
-    server
+    .unwrap()
 }
 
 /// Waits until `/healthz` shows `count` broker links connected.
 async fn links_up(server: &ServerProcess, count: usize) {
-    let started = Instant::now();
-    loop {
-        let (_, health) = server.http().get("/healthz", None).await.unwrap();
-        let up = health["mesh"]["brokers"]
-            .as_array()
-            .map(|b| b.iter().filter(|l| l["connected"] == true).count())
-            .unwrap_or(0);
-        if up == count {
-            return;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{} of {count} links up: {health}\n{}",
-            up,
-            server.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    neuralchat_testkit::links_up(server, count).await.unwrap();
 }
 
 async fn user(server: &ServerProcess, name: &str) -> WsClient {

@@ -1,0 +1,85 @@
+//! A `neuralchat-server` process meshed over real Mosquitto brokers: writes
+//! its `[mesh]` configuration, starts it, and waits until `/healthz` shows
+//! every broker link up.
+
+use crate::{Mosquitto, ServerOptions, ServerProcess, DEFAULT_DEADLINE};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The mesh key test nodes share.
+pub const TEST_MESH_KEY: &str = "test-mesh-key-0123456789";
+
+/// How to start one meshed node.
+#[derive(Debug, Clone)]
+pub struct MeshNode<'a> {
+    /// Its working directory (its SQLite file lives there by default).
+    pub dir: &'a Path,
+    /// Its node id.
+    pub id: &'a str,
+    /// The brokers it connects to.
+    pub brokers: &'a [&'a Mosquitto],
+    /// A database URL instead of its own SQLite file.
+    pub database: Option<&'a str>,
+    /// More configuration (TOML placed before `[mesh]`, e.g. `[[bots]]`).
+    pub extra_toml: &'a str,
+}
+
+impl<'a> MeshNode<'a> {
+    /// Node `id` in `dir` over `brokers`, on its own SQLite file.
+    pub fn new(dir: &'a Path, id: &'a str, brokers: &'a [&'a Mosquitto]) -> Self {
+        Self {
+            dir,
+            id,
+            brokers,
+            database: None,
+            extra_toml: "",
+        }
+    }
+
+    /// Starts it (relaxed rate limits) and waits for its links.
+    pub async fn start(self) -> Result<ServerProcess> {
+        let mut toml = format!("{}\n[mesh]\nkey = \"{TEST_MESH_KEY}\"\n", self.extra_toml);
+        for broker in self.brokers {
+            toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
+        }
+        let config = self.dir.join("mesh.toml");
+        std::fs::write(&config, toml).context("writing mesh.toml")?;
+        let mut options = ServerOptions::new();
+        if let Some(url) = self.database {
+            options = options.database(url);
+        }
+        let server = ServerProcess::start(
+            options
+                .dir(self.dir)
+                .node_id(self.id)
+                .relaxed_limits()
+                .arg("--config")
+                .arg(config.display().to_string()),
+        )
+        .await?;
+        links_up(&server, self.brokers.len()).await?;
+        Ok(server)
+    }
+}
+
+/// Waits (three default deadlines) until `/healthz` shows `count` broker
+/// links connected.
+pub async fn links_up(server: &ServerProcess, count: usize) -> Result<()> {
+    let deadline = DEFAULT_DEADLINE * 3;
+    let started = Instant::now();
+    loop {
+        let (_, health) = server.http().get("/healthz", None).await?;
+        let up = health["mesh"]["brokers"]
+            .as_array()
+            .map(|b| b.iter().filter(|l| l["connected"] == true).count())
+            .unwrap_or(0);
+        if up == count {
+            return Ok(());
+        }
+        if started.elapsed() > deadline {
+            bail!("{up} of {count} links up: {health}\n{}", server.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
