@@ -1,8 +1,10 @@
 //! One broker link: a paho-mqtt client (MQTT v5, persistent session, QoS 1)
 //! kept connected to one broker, reconnecting with backoff. What arrives is
-//! handed to the mesh through a bounded channel: paho's delivery thread
-//! blocks while the mesh is busy, so the broker holds back the rest instead
-//! of anything being dropped.
+//! handed to the mesh through a channel that never blocks: paho calls back
+//! while holding its client lock, which the node's own publishing and
+//! `is_connected` also take, so a callback waiting for the mesh to make room
+//! could stall the node for good (seen under load). Nothing is dropped; what
+//! waits is bounded by what the brokers send.
 
 use crate::config::BrokerConfig;
 use crate::topics::Topics;
@@ -74,7 +76,7 @@ impl Link {
         node: &str,
         topics: Topics,
         presence: (Vec<u8>, Vec<u8>),
-        events: mpsc::Sender<LinkEvent>,
+        events: mpsc::UnboundedSender<LinkEvent>,
         log: Logger,
     ) -> Result<Self, mqtt::Error> {
         let client = mqtt::CreateOptionsBuilder::new()
@@ -88,9 +90,8 @@ impl Link {
         let payloads = events.clone();
         client.set_message_callback(move |_, message| {
             if let Some(message) = message {
-                // Runs on paho's own thread: blocking here holds the broker back.
-                let _ =
-                    payloads.blocking_send(LinkEvent::Payload(index, message.payload().to_vec()));
+                // Runs on paho's thread, under its client lock: never block here.
+                let _ = payloads.send(LinkEvent::Payload(index, message.payload().to_vec()));
             }
         });
         let on_lost = lost.clone();
@@ -139,7 +140,7 @@ impl Link {
                             status.connects += 1;
                         }
                         info!(log, "mesh link up");
-                        if events.send(LinkEvent::Up(index)).await.is_err() {
+                        if events.send(LinkEvent::Up(index)).is_err() {
                             return;
                         }
                         // Checked after waiting too: the loss may have been
@@ -152,7 +153,7 @@ impl Link {
                         }
                         lock(&status).connected = false;
                         warn!(log, "mesh link down");
-                        if events.send(LinkEvent::Down(index)).await.is_err() {
+                        if events.send(LinkEvent::Down(index)).is_err() {
                             return;
                         }
                     }

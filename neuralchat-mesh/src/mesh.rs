@@ -33,8 +33,6 @@ const CATCH_UP_WINDOW: Duration = Duration::from_secs(600);
 const REQUEST_PATIENCE: Duration = Duration::from_secs(10);
 /// Event ids remembered to drop copies arriving through several brokers.
 const RECENT_EVENTS: usize = 65_536;
-/// Payloads queued between the links and the receiver.
-const INBOX: usize = 1024;
 
 /// Why the mesh could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +96,7 @@ impl Mesh {
                 online,
             })
         };
-        let (inbox, inbox_rx) = mpsc::channel(INBOX);
+        let (inbox, inbox_rx) = mpsc::unbounded_channel();
         let mut links = Vec::with_capacity(config.brokers.len());
         for (index, broker) in config.brokers.iter().enumerate() {
             links.push(Link::start(
@@ -306,7 +304,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn run(mut self, mut inbox: mpsc::Receiver<LinkEvent>) {
+    async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<LinkEvent>) {
         while let Some(event) = inbox.recv().await {
             match event {
                 LinkEvent::Up(link) => debug!(self.log, "receiving"; "link" => link),
