@@ -108,9 +108,13 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         None,
     );
     reply.reply_to = Some(question.id);
-    room.do_send(ReplyStart {
-        event: reply.clone(),
-    });
+    // `send`, not `do_send`: the room's mailbox is bounded, so a busy room
+    // holds the bot back instead of queueing every token without limit.
+    let _ = room
+        .send(ReplyStart {
+            event: reply.clone(),
+        })
+        .await;
 
     let started = Instant::now();
     let mut first_token_ms: Option<u128> = None;
@@ -132,7 +136,7 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
                         if !delta.text.is_empty() {
                             first_token_ms.get_or_insert_with(|| started.elapsed().as_millis());
                             reply.text.push_str(&delta.text);
-                            room.do_send(ReplyDelta { id: reply.id, seq, text: delta.text });
+                            let _ = room.send(ReplyDelta { id: reply.id, seq, text: delta.text }).await;
                             seq = seq.saturating_add(1);
                         }
                         if delta.done {

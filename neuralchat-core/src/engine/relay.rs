@@ -46,7 +46,7 @@ impl Engine {
                 create: None,
             })
             .await??;
-        addr.do_send(RelayedReply(progress));
+        addr.send(RelayedReply(progress)).await?;
         Ok(())
     }
 
