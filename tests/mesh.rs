@@ -537,3 +537,29 @@ async fn a_question_left_by_a_dead_node_is_answered_once_by_another() {
         .count();
     assert_eq!(replies, 1, "{events:?}");
 }
+
+#[tokio::test]
+async fn a_fresh_node_with_an_empty_database_fills_in() {
+    let broker = Mosquitto::start().await.unwrap();
+    let (dir_a, dir_c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(dir_a.path(), "node-a", &[&broker]).await;
+    let mut alice = user(&a, "alice").await;
+    alice.join("general").await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        sent.push(say(&mut alice, "general", &format!("before-c-{i}")).await);
+    }
+    // C starts later, with nothing: it asks A and fills in, accounts too.
+    let c = node(dir_c.path(), "node-c", &[&broker]).await;
+    let mut alice_on_c = WsClient::connect(&c.ws_url()).await.unwrap();
+    let started = Instant::now();
+    while alice_on_c.login("alice", PASSWORD).await.is_err() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "alice's account never reached C"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let on_c = history_holds(&mut alice_on_c, "general", &sent).await;
+    assert_eq!(on_c, history(&mut alice, "general").await);
+}
