@@ -31,7 +31,6 @@
 use neuralchat_testkit::{MeshNode, Mosquitto, ServerProcess, WsClient};
 use paho_mqtt as mqtt;
 use serde_json::{json, Value};
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -83,24 +82,10 @@ async fn login_when_replicated(server: &ServerProcess, name: &str) -> WsClient {
 
 /// Waits until `client`'s node serves a history of `room` holding `id`.
 async fn history_holds(client: &mut WsClient, room: &str, id: &str) {
-    let started = Instant::now();
-    loop {
-        let answer = client
-            .request(json!({"type": "history", "room": room, "limit": 200}))
-            .await
-            .unwrap();
-        if let Some(events) = answer["events"].as_array() {
-            let held: HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
-            if held.contains(id) {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < SETUP_DEADLINE,
-            "history of {room} never held {id}: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    client
+        .history_holding(room, &[id.to_owned()])
+        .await
+        .unwrap();
 }
 
 /// A connected paho client (MQTT v5, QoS 1, as the mesh's links are) whose

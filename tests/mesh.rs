@@ -62,24 +62,7 @@ async fn history(client: &mut WsClient, room: &str) -> Vec<Value> {
 
 /// Waits until `client`'s node serves a history of `room` holding `ids`.
 async fn history_holds(client: &mut WsClient, room: &str, ids: &[String]) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let answer = client
-            .request(json!({"type": "history", "room": room, "limit": 200}))
-            .await
-            .unwrap();
-        if let Some(events) = answer["events"].as_array() {
-            let held: HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
-            if ids.iter().all(|id| held.contains(id.as_str())) {
-                return events.clone();
-            }
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "history of {room} never held all of {ids:?}: {answer}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    client.history_holding(room, ids).await.unwrap()
 }
 
 /// Sends `text` and returns the acknowledged id.

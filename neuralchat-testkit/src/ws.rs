@@ -182,6 +182,29 @@ impl WsClient {
         Ok(frame["event"].clone())
     }
 
+    /// Asks for `room`'s history (200 events) until it holds every id in
+    /// `ids` (events reach another node of a mesh a moment later); returns
+    /// that history. Fails after three default deadlines.
+    pub async fn history_holding(&mut self, room: &str, ids: &[String]) -> Result<Vec<Value>> {
+        let started = Instant::now();
+        loop {
+            let answer = self
+                .request(json!({"type": "history", "room": room, "limit": 200}))
+                .await?;
+            if let Some(events) = answer["events"].as_array() {
+                let held: std::collections::HashSet<&str> =
+                    events.iter().filter_map(|e| e["id"].as_str()).collect();
+                if ids.iter().all(|id| held.contains(id.as_str())) {
+                    return Ok(events.clone());
+                }
+            }
+            if started.elapsed() > DEFAULT_DEADLINE * 3 {
+                bail!("the history of {room} never held all of {ids:?}: {answer}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits for a bot's reply to the event `question`: its `reply_start`,
     /// its `delta` pieces and its stored `event`. Returns the pieces' text
     /// joined and the stored event.
