@@ -22,6 +22,12 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(15);
 /// How much of the log's end goes into error messages.
 const LOG_TAIL_BYTES: usize = 4000;
+/// How many ports a start tries before giving up.
+const PORT_TRIES: usize = 3;
+/// Marks a start that failed because its port was taken.
+const PORT_TAKEN: &str = " (port taken)";
+/// Numbers default node ids within this process.
+static NEXT_NODE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How to start a server. `ServerOptions::default()` gives a server on a
 /// fresh SQLite file in a fresh temporary directory.
@@ -110,6 +116,21 @@ impl ServerProcess {
     /// Starts the server and waits (30 s) until `GET /healthz` answers 200.
     /// Fails with the log's tail if the process exits or does not get ready.
     pub async fn start(opts: ServerOptions) -> Result<ServerProcess> {
+        // A port found free may be taken by another test's server before
+        // this one binds it; then this one exits (or another node answers
+        // its /healthz). Such a start is retried on a new port.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(&opts).await {
+                Ok(server) => return Ok(server),
+                Err(e) if tries < PORT_TRIES && e.to_string().contains(PORT_TAKEN) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn start_once(opts: &ServerOptions) -> Result<ServerProcess> {
         let binary = find_binary("neuralchat-server", "NEURALCHAT_SERVER_BIN")?;
         let (temp, dir) = match &opts.dir {
             Some(dir) => {
@@ -127,10 +148,10 @@ impl ServerProcess {
             }
         };
         let port = free_port();
-        let node_id = opts
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("node-{port}"));
+        let node_id = opts.node_id.clone().unwrap_or_else(|| {
+            let n = NEXT_NODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("node-{port}-{}-{n}", std::process::id())
+        });
         let database = opts
             .database
             .clone()
@@ -170,7 +191,10 @@ impl ServerProcess {
             log,
             _temp: temp,
         };
-        server.wait_healthy().await?;
+        if let Err(e) = server.wait_healthy().await {
+            server.kill().await.ok();
+            return Err(e);
+        }
         Ok(server)
     }
 
@@ -182,9 +206,14 @@ impl ServerProcess {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     self.child = None;
+                    let log = self.log_tail();
+                    let taken = if log.contains("cannot listen") {
+                        PORT_TAKEN
+                    } else {
+                        ""
+                    };
                     bail!(
-                        "neuralchat-server exited ({status}) before it got ready; log tail:\n{}",
-                        self.log_tail()
+                        "neuralchat-server exited ({status}) before it got ready{taken}; log tail:\n{log}"
                     );
                 }
             }
@@ -194,7 +223,12 @@ impl ServerProcess {
             )
             .await;
             let last = match attempt {
-                Ok(Ok(r)) if r.status == 200 => return Ok(()),
+                Ok(Ok(r)) if r.status == 200 && r.json()["node"] == self.node_id.as_str() => {
+                    return Ok(())
+                }
+                Ok(Ok(r)) if r.status == 200 => {
+                    bail!("another server answers on port {}{PORT_TAKEN}", self.port)
+                }
                 Ok(Ok(r)) => format!("/healthz answered {}: {}", r.status, r.text()),
                 Ok(Err(e)) => format!("{e:#}"),
                 Err(_) => "/healthz did not answer within 2 s".to_string(),
