@@ -92,8 +92,8 @@ pub enum OpenError {
 /// Seals and opens payloads with the mesh key.
 #[derive(Clone)]
 pub struct Sealer {
-    /// The shared key.
-    key: Vec<u8>,
+    /// HMAC-SHA256 keyed with the mesh key, cloned for each payload.
+    keyed: HmacSha256,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -103,17 +103,16 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// A sealer for `key`.
-    pub fn new(key: &[u8]) -> Self {
-        Self { key: key.to_vec() }
+    /// A sealer for `key` (`None` for a key HMAC refuses; it takes any
+    /// length, so this does not happen).
+    pub fn new(key: &[u8]) -> Option<Self> {
+        HmacSha256::new_from_slice(key)
+            .ok()
+            .map(|keyed| Self { keyed })
     }
 
     fn mac(&self) -> HmacSha256 {
-        // HMAC takes keys of any length; this cannot fail.
-        match HmacSha256::new_from_slice(&self.key) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC accepts any key length"),
-        }
+        self.keyed.clone()
     }
 
     /// The payload for `message`.
@@ -152,7 +151,7 @@ mod tests {
 
     #[test]
     fn sealed_messages_open_and_forgeries_do_not() {
-        let sealer = Sealer::new(b"0123456789abcdef");
+        let sealer = Sealer::new(b"0123456789abcdef").unwrap();
         let message = Wire::Presence {
             node: "a".into(),
             online: true,
@@ -160,7 +159,7 @@ mod tests {
         let payload = sealer.seal(&message);
         assert_eq!(sealer.open(&payload), Ok(message));
 
-        let other = Sealer::new(b"another key, same length");
+        let other = Sealer::new(b"another key, same length").unwrap();
         assert_eq!(other.open(&payload), Err(OpenError::BadMac));
         let mut tampered = payload.clone();
         if let Some(last) = tampered.last_mut() {

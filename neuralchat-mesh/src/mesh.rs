@@ -88,7 +88,8 @@ impl Mesh {
             )));
         }
         let log = log.new(slog::o!("part" => "mesh"));
-        let sealer = Sealer::new(config.key.as_bytes());
+        let sealer = Sealer::new(config.key.as_bytes())
+            .ok_or_else(|| MeshError::Config("mesh.key: not usable as an HMAC key".into()))?;
         let topics = Topics::new(&node);
         let presence = |online| {
             sealer.seal(&Wire::Presence {
