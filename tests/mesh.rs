@@ -65,6 +65,19 @@ async fn history_holds(client: &mut WsClient, room: &str, ids: &[String]) -> Vec
     client.history_holding(room, ids).await.unwrap()
 }
 
+/// Alice (registered on A) creates `general` there; once the room has
+/// reached B, bob (registered on B) joins it there. Returns both clients.
+async fn meet_in_general(a: &ServerProcess, b: &ServerProcess) -> (WsClient, WsClient) {
+    let mut alice = user(a, "alice").await;
+    let mut bob = user(b, "bob").await;
+    alice.join("general").await.unwrap();
+    let created = history(&mut alice, "general").await;
+    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
+    history_holds(&mut bob, "general", &first).await;
+    bob.join("general").await.unwrap();
+    (alice, bob)
+}
+
 /// Sends `text` and returns the acknowledged id.
 async fn say(client: &mut WsClient, room: &str, text: &str) -> String {
     let ack = client
@@ -108,13 +121,7 @@ async fn a_broker_killed_mid_conversation_loses_and_duplicates_nothing() {
     let b = node(dir_b.path(), "node-b", &all).await;
 
     // Accounts, rooms and their events are shared.
-    let mut alice = user(&a, "alice").await;
-    let mut bob = user(&b, "bob").await;
-    alice.join("general").await.unwrap();
-    let created = history(&mut alice, "general").await;
-    let first: Vec<String> = vec![created[0]["id"].as_str().unwrap().to_owned()];
-    history_holds(&mut bob, "general", &first).await;
-    bob.join("general").await.unwrap();
+    let (mut alice, mut bob) = meet_in_general(&a, &b).await;
 
     let mut sent_a = Vec::new();
     let mut sent_b = Vec::new();
@@ -156,13 +163,7 @@ async fn a_killed_node_catches_up_after_the_brokers_forgot_it() {
     let all: Vec<&Mosquitto> = brokers.iter().collect();
     let a = node(dir_a.path(), "node-a", &all).await;
     let mut b = node(dir_b.path(), "node-b", &all).await;
-    let mut alice = user(&a, "alice").await;
-    let mut bob = user(&b, "bob").await;
-    alice.join("general").await.unwrap();
-    let created = history(&mut alice, "general").await;
-    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
-    history_holds(&mut bob, "general", &first).await;
-    bob.join("general").await.unwrap();
+    let (mut alice, _bob) = meet_in_general(&a, &b).await;
 
     b.kill().await.unwrap();
     let mut sent = Vec::new();
@@ -383,15 +384,9 @@ async fn a_bot_answers_once_and_its_reply_streams_to_every_node() {
     let both = format!("{bot}\n{longa}");
     let a = node_on(dir_a.path(), "node-a", &[&broker], None, &both).await;
     let b = node_on(dir_b.path(), "node-b", &[&broker], None, &bot).await;
-    let mut alice = user(&a, "alice").await;
+    let (mut alice, mut bob) = meet_in_general(&a, &b).await;
     alice.set_deadline(Duration::from_secs(30));
-    alice.join("general").await.unwrap();
-    let created = history(&mut alice, "general").await;
-    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
-    let mut bob = user(&b, "bob").await;
     bob.set_deadline(Duration::from_secs(30));
-    history_holds(&mut bob, "general", &first).await;
-    bob.join("general").await.unwrap();
     // Bob's join reached A before the question, so the reply's room is shared.
     alice
         .recv_until(|f| f["type"] == "event" && f["event"]["author"] == "bob")
@@ -449,13 +444,7 @@ async fn who_shows_users_online_on_any_node_until_their_node_dies() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = node(dir_a.path(), "node-a", &[&broker]).await;
     let mut b = node(dir_b.path(), "node-b", &[&broker]).await;
-    let mut alice = user(&a, "alice").await;
-    alice.join("general").await.unwrap();
-    let created = history(&mut alice, "general").await;
-    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
-    let mut bob = user(&b, "bob").await;
-    history_holds(&mut bob, "general", &first).await;
-    bob.join("general").await.unwrap();
+    let (mut alice, _bob) = meet_in_general(&a, &b).await;
     // Alice, on A, sees bob (on B) online; then B dies and he goes offline.
     online(&mut alice, "general", "bob", true).await;
     b.kill().await.unwrap();
@@ -491,14 +480,8 @@ async fn a_question_left_by_a_dead_node_is_answered_once_by_another() {
         &olga(&llama.url()),
     )
     .await;
-    let mut alice = user(&a, "alice").await;
-    alice.join("general").await.unwrap();
-    let created = history(&mut alice, "general").await;
-    let first = vec![created[0]["id"].as_str().unwrap().to_owned()];
-    let mut bob = user(&b, "bob").await;
+    let (mut alice, mut bob) = meet_in_general(&a, &b).await;
     bob.set_deadline(Duration::from_secs(30));
-    history_holds(&mut bob, "general", &first).await;
-    bob.join("general").await.unwrap();
 
     let question = say(&mut alice, "general", "Olga, are you there?").await;
     history_holds(&mut bob, "general", std::slice::from_ref(&question)).await;
