@@ -277,6 +277,9 @@ per_user_queue = 100
             .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
             .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
             .env("NEURALCHAT_LIMITS__OUTBOX_CAPACITY", "65536")
+            // 1,000 members register from one address.
+            .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "100000")
+            .env("NEURALCHAT_LIMITS__CONNECTIONS_PER_ADDRESS", "100000")
             .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4")
             .arg("--config")
             .arg(path.display().to_string()),

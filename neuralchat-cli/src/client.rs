@@ -377,7 +377,11 @@ mod tests {
 
     #[test]
     fn encodes_frames_with_a_string_ref() {
-        let text = encode(&ClientFrame::Rooms {}, "7").unwrap();
+        let frame = ClientFrame::Rooms {
+            after: None,
+            limit: None,
+        };
+        let text = encode(&frame, "7").unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["type"], "rooms");
         assert_eq!(value["ref"], "7");

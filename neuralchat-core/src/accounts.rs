@@ -4,8 +4,9 @@
 use crate::config::AccountsConfig;
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventKind, EventSource, ACCOUNTS_LOG};
-use crate::names::{user_key, validate_username};
-use crate::store::Store;
+use crate::names::{normalize_username, user_key, validate_username};
+use crate::store::{NewUser, Store};
+use crate::text::is_blank;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
@@ -102,11 +103,20 @@ impl Accounts {
         }
     }
 
+    /// Checks a new password: at most 72 bytes, at least the configured
+    /// number of characters, no NUL (bcrypt would end the password there),
+    /// and not only spaces and invisible characters.
     fn check_password(&self, password: &str) -> ChatResult<()> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(ChatError::new(
                 ErrorCode::PasswordTooLong,
                 format!("a password has at most {MAX_PASSWORD_BYTES} bytes"),
+            ));
+        }
+        if password.contains('\0') {
+            return Err(ChatError::new(
+                ErrorCode::InvalidPassword,
+                "a password may not contain a NUL character",
             ));
         }
         if password.chars().count() < self.config.min_password_chars {
@@ -118,44 +128,64 @@ impl Accounts {
                 ),
             ));
         }
+        if is_blank(password) {
+            return Err(ChatError::new(
+                ErrorCode::InvalidPassword,
+                "a password must have visible characters, not only spaces and invisible ones",
+            ));
+        }
         Ok(())
     }
 
-    /// Creates an account; returns the user name as stored.
+    /// Creates an account; returns the user name as stored (in NFKC:
+    /// `ａｌｉｃｅ` registers `alice`). A name whose key is taken answers
+    /// `username_taken`; one that looks like a registered name (the same
+    /// confusable skeleton) answers `name_confusable`.
     pub async fn register(&self, username: &str, password: &str) -> ChatResult<String> {
-        validate_username(username)?;
+        let username = normalize_username(username);
+        validate_username(&username)?;
         self.check_password(password)?;
         let hash = hash_password(password.to_owned(), self.config.bcrypt_cost).await?;
-        let key = user_key(username);
-        let event = self.log_event(EventKind::AccountCreated, username, hash);
+        let key = user_key(&username);
+        let event = self.log_event(EventKind::AccountCreated, &username, hash);
         let stored = event.clone();
         let created = self
             .store
             .call("create_user", move |db| {
-                let created = db.create_user(&key, &stored.author, &stored.text, stored.ts)?;
-                if created {
+                let created = db.insert_user(&key, &stored.author, &stored.text, stored.ts)?;
+                if created == NewUser::Created {
                     db.append_event(&stored)?;
                 }
                 Ok(created)
             })
             .await?;
-        if created {
-            self.announce(event);
-        } else {
-            return Err(ChatError::new(
+        match created {
+            NewUser::Created => {
+                self.announce(event);
+                Ok(username)
+            }
+            NewUser::NameTaken => Err(ChatError::new(
                 ErrorCode::UsernameTaken,
                 "that user name is taken",
-            ));
+            )),
+            NewUser::LookAlike => Err(ChatError::new(
+                ErrorCode::NameConfusable,
+                "that user name looks like a registered user's name",
+            )),
         }
-        Ok(username.to_owned())
     }
 
     /// Checks a password and issues a token.
     pub async fn login(&self, username: &str, password: &str) -> ChatResult<LoginGrant> {
         let denied =
             || ChatError::new(ErrorCode::InvalidCredentials, "wrong user name or password");
-        if password.len() > MAX_PASSWORD_BYTES {
-            // Never truncate: such a password cannot match any stored hash.
+        if password.len() > MAX_PASSWORD_BYTES || password.contains('\0') {
+            // Never truncate (bcrypt stops at 72 bytes and at a NUL): such a
+            // password cannot match any stored hash.
+            return Err(denied());
+        }
+        if username.chars().any(char::is_control) {
+            // No registered name holds one (and PostgreSQL refuses a NUL).
             return Err(denied());
         }
         let key = user_key(username);

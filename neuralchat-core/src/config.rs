@@ -93,6 +93,45 @@ pub struct LimitsConfig {
     /// Frames queued for one session before it counts as too slow and is
     /// disconnected.
     pub outbox_capacity: usize,
+    /// Log-in attempts that may fail for one account within
+    /// `sign_in_window_secs` (successful ones do not count).
+    pub login_attempts_per_account: u32,
+    /// Log-in attempts that may fail from one client address within
+    /// `sign_in_window_secs`.
+    pub login_attempts_per_address: u32,
+    /// Accounts one client address may register within `sign_in_window_secs`.
+    pub registrations_per_address: u32,
+    /// The window the three limits above are counted over, in seconds
+    /// (tries come back evenly over it).
+    pub sign_in_window_secs: u64,
+    /// Passwords hashed at once (bcrypt); 0 means half the CPU cores, at
+    /// least one.
+    pub password_hashing_threads: usize,
+    /// Log-ins and registrations that may wait for a hashing thread; more
+    /// are refused with `rate_limited`.
+    pub password_queue: usize,
+    /// A connection that has not logged in this many seconds after it
+    /// opened is closed (`unauthenticated`); 0 never closes it.
+    pub login_deadline_secs: u64,
+    /// WebSocket connections one client address may hold open at once.
+    pub connections_per_address: usize,
+    /// Seconds a frame may wait to be written to a client that does not
+    /// read before the connection is closed (`slow_consumer`).
+    pub write_deadline_secs: u64,
+    /// Rooms one user (not an admin) may create; direct conversations do
+    /// not count.
+    pub rooms_per_user: u32,
+}
+
+impl LimitsConfig {
+    /// The number of passwords hashed at once.
+    pub fn password_hashing_slots(&self) -> usize {
+        if self.password_hashing_threads > 0 {
+            return self.password_hashing_threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores / 2).max(1)
+    }
 }
 
 impl Default for LimitsConfig {
@@ -105,6 +144,16 @@ impl Default for LimitsConfig {
             messages_per_second: 5.0,
             message_burst: 20.0,
             outbox_capacity: 1024,
+            login_attempts_per_account: 10,
+            login_attempts_per_address: 30,
+            registrations_per_address: 20,
+            sign_in_window_secs: 300,
+            password_hashing_threads: 0,
+            password_queue: 64,
+            login_deadline_secs: 30,
+            connections_per_address: 1000,
+            write_deadline_secs: 10,
+            rooms_per_user: 100,
         }
     }
 }
@@ -179,6 +228,33 @@ impl EngineConfig {
         }
         if l.outbox_capacity == 0 {
             return Err("limits.outbox_capacity must be above 0".into());
+        }
+        for (key, value) in [
+            (
+                "limits.login_attempts_per_account",
+                l.login_attempts_per_account,
+            ),
+            (
+                "limits.login_attempts_per_address",
+                l.login_attempts_per_address,
+            ),
+            (
+                "limits.registrations_per_address",
+                l.registrations_per_address,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be above 0"));
+            }
+        }
+        if l.connections_per_address == 0 {
+            return Err("limits.connections_per_address must be above 0".into());
+        }
+        if l.write_deadline_secs == 0 {
+            return Err("limits.write_deadline_secs must be above 0".into());
+        }
+        if l.sign_in_window_secs == 0 {
+            return Err("limits.sign_in_window_secs must be above 0".into());
         }
         let h = &self.history;
         if h.page_max == 0 || h.page_default == 0 || h.page_default > h.page_max {

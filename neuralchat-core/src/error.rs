@@ -17,7 +17,9 @@ pub enum ErrorCode {
     BadFrame,
     /// The frame is larger than `limits.max_frame_bytes`.
     FrameTooLarge,
-    /// The message text is longer than `limits.max_message_chars` or empty.
+    /// The message text is longer than `limits.max_message_chars`, shows
+    /// nothing (empty, or only spaces and invisible characters), or holds a
+    /// control character (other than line feed and tab) or a bidi control.
     BadMessage,
     /// Too many frames or messages in too short a time.
     RateLimited,
@@ -31,12 +33,16 @@ pub enum ErrorCode {
     InvalidToken,
     /// The user name is not allowed (length or characters).
     InvalidUsername,
-    /// The password is too short.
+    /// The password is too short, holds a NUL, or is only spaces and
+    /// invisible characters.
     InvalidPassword,
     /// The password is longer than bcrypt's 72 bytes; it is refused, not truncated.
     PasswordTooLong,
     /// Someone already has that user name.
     UsernameTaken,
+    /// The user name looks like a registered user's or a bot's name (the
+    /// same Unicode confusable skeleton, e.g. a Cyrillic `а` for a Latin `a`).
+    NameConfusable,
     /// The room name is not allowed (length or characters).
     InvalidRoom,
     /// No room has that name.
@@ -89,6 +95,7 @@ impl ErrorCode {
             Self::InvalidPassword => "invalid_password",
             Self::PasswordTooLong => "password_too_long",
             Self::UsernameTaken => "username_taken",
+            Self::NameConfusable => "name_confusable",
             Self::InvalidRoom => "invalid_room",
             Self::UnknownRoom => "unknown_room",
             Self::NotMember => "not_member",
@@ -114,7 +121,7 @@ impl ErrorCode {
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
             Self::NotMember | Self::Forbidden | Self::Banned | Self::InviteOnly => 403,
             Self::UnknownRoom | Self::UnknownUser | Self::NotFound => 404,
-            Self::UsernameTaken | Self::AlreadyAuthenticated => 409,
+            Self::UsernameTaken | Self::NameConfusable | Self::AlreadyAuthenticated => 409,
             Self::FrameTooLarge => 413,
             Self::RateLimited | Self::BotBusy | Self::TokenBudgetSpent => 429,
             Self::Internal => 500,
@@ -139,6 +146,9 @@ pub struct ChatError {
     pub code: ErrorCode,
     /// A short human explanation, safe to show to the client.
     pub message: String,
+    /// For `rate_limited`: how long until a retry can succeed, in
+    /// milliseconds, when the server knows.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ChatError {
@@ -147,7 +157,14 @@ impl ChatError {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+
+    /// The same error, saying when a retry can succeed.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after_ms = Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        self
     }
 
     /// The generic answer for an internal failure (the detail goes to the log).

@@ -25,11 +25,14 @@ mod room;
 pub mod session;
 mod shared;
 pub mod store;
+pub mod text;
+pub mod throttle;
 
 pub use accounts::LoginGrant;
 pub use config::EngineConfig;
 pub use engine::{
-    CommandOutput, Effect, Engine, EngineBuilder, EngineError, JoinedRoom, Submitted,
+    client_address, CommandOutput, DatabaseHealth, Effect, Engine, EngineBuilder, EngineError,
+    JoinedRoom, RoomsPage, Submitted,
 };
 pub use error::{ChatError, ChatResult, ErrorCode};
 pub use event::{Event, EventId, EventKind};

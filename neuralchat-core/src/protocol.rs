@@ -73,8 +73,15 @@ pub enum ClientFrame {
         #[serde(default)]
         limit: Option<u32>,
     },
-    /// List the rooms.
-    Rooms {},
+    /// List the rooms, a page at a time, by name.
+    Rooms {
+        /// Rooms whose names sort after this one (the last of the previous page).
+        #[serde(default)]
+        after: Option<String>,
+        /// At most this many rooms (default 100, at most 500).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// List a room's members.
     Who {
         /// The room's name.
@@ -98,7 +105,7 @@ impl ClientFrame {
             Self::Leave { .. } => "leave",
             Self::Send { .. } => "send",
             Self::History { .. } => "history",
-            Self::Rooms {} => "rooms",
+            Self::Rooms { .. } => "rooms",
             Self::Who { .. } => "who",
             Self::Mentions {} => "mentions",
             Self::Ping {} => "ping",
@@ -107,7 +114,7 @@ impl ClientFrame {
 }
 
 /// The `type` names of every client frame, for telling `unknown_type` from `bad_frame`.
-const CLIENT_TYPES: &[&str] = &[
+pub const CLIENT_TYPES: &[&str] = &[
     "register", "login", "auth", "logout", "join", "leave", "send", "history", "rooms", "who",
     "mentions", "ping",
 ];
@@ -187,7 +194,7 @@ pub fn decode(text: &str, max_bytes: usize) -> Result<Request, DecodeError> {
 }
 
 /// Limits a client should know about, announced in `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// The largest frame accepted, in bytes.
     pub max_frame_bytes: usize,
@@ -195,6 +202,16 @@ pub struct Limits {
     pub max_message_chars: usize,
     /// The largest history page.
     pub history_page_max: u32,
+    /// Frames per second a connection may send, on average.
+    pub frames_per_second: f64,
+    /// Frames a connection may send in one burst.
+    pub frame_burst: f64,
+    /// Messages per second a user may post, on average.
+    pub messages_per_second: f64,
+    /// Messages a user may post in one burst.
+    pub message_burst: f64,
+    /// Seconds a new connection has to log in before it is closed (0: no limit).
+    pub login_deadline_secs: u64,
 }
 
 /// One room in a `rooms` answer.
@@ -221,7 +238,7 @@ pub struct MemberInfo {
 }
 
 /// A frame sent by the server. Answers echo the request's `ref`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// First frame on every connection.
@@ -327,6 +344,8 @@ pub enum ServerFrame {
         reference: Option<String>,
         /// The rooms, by name.
         rooms: Vec<RoomInfo>,
+        /// Whether more rooms follow (ask again with `after`).
+        more: bool,
     },
     /// A room's members.
     Members {
@@ -398,6 +417,9 @@ pub enum ServerFrame {
         /// The failed request's `ref`.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// For `rate_limited`: milliseconds until a retry can succeed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -408,6 +430,7 @@ impl ServerFrame {
             code: error.code,
             message: error.message,
             reference,
+            retry_after_ms: error.retry_after_ms,
         }
     }
 
@@ -464,7 +487,10 @@ mod tests {
         );
         assert_eq!(
             decode(r#"{"type":"rooms"}"#, 64).unwrap().frame,
-            ClientFrame::Rooms {}
+            ClientFrame::Rooms {
+                after: None,
+                limit: None
+            }
         );
     }
 

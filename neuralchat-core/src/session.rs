@@ -16,6 +16,7 @@ use slog::{debug, info, Logger};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// What a transport holds for one connection.
@@ -55,6 +56,8 @@ pub struct Session {
     rooms: HashMap<String, Addr<Room>>,
     /// Frame rate limit.
     frames: TokenBucket,
+    /// The client's IP address (what log-in limits count by).
+    address: String,
     /// Session log (carries the session id, transport and peer).
     log: Logger,
 }
@@ -86,6 +89,7 @@ impl Session {
     ) -> Self {
         let limits = &engine.config().limits;
         let frames = TokenBucket::new(limits.frames_per_second, limits.frame_burst);
+        let address = crate::engine::client_address(&peer);
         let log = engine
             .logger()
             .new(slog::o!("session" => id, "transport" => transport, "peer" => peer));
@@ -97,6 +101,7 @@ impl Session {
             token: None,
             rooms: HashMap::new(),
             frames,
+            address,
             log,
         }
     }
@@ -124,12 +129,15 @@ impl Session {
         let user = self.user();
         let logged_in = self.user.is_some();
         let (session, outbox) = (self.id, self.outbox.clone());
+        let address = self.address.clone();
         match request.frame.clone() {
             ClientFrame::Ping {} => {
                 Box::pin(async move { Ok((Some(ServerFrame::Pong { reference }), Change::None)) })
             }
             ClientFrame::Register { username, password } => Box::pin(async move {
-                let user = engine.register(&username, &password).await?;
+                let user = engine
+                    .register_from(&username, &password, Some(&address))
+                    .await?;
                 Ok((
                     Some(ServerFrame::Registered { reference, user }),
                     Change::None,
@@ -139,7 +147,9 @@ impl Session {
                 if logged_in {
                     return Err(already_authenticated());
                 }
-                let grant = engine.login(&username, &password).await?;
+                let grant = engine
+                    .login_from(&username, &password, Some(&address))
+                    .await?;
                 let change = Change::LoggedIn {
                     user: grant.user.clone(),
                     token: Some(grant.token.clone()),
@@ -270,9 +280,14 @@ impl Session {
                 };
                 Ok((Some(frame), Change::None))
             }),
-            ClientFrame::Rooms {} => Box::pin(async move {
-                let rooms = engine.rooms(&user?).await?;
-                Ok((Some(ServerFrame::Rooms { reference, rooms }), Change::None))
+            ClientFrame::Rooms { after, limit } => Box::pin(async move {
+                let page = engine.rooms_page(&user?, after.as_deref(), limit).await?;
+                let frame = ServerFrame::Rooms {
+                    reference,
+                    rooms: page.rooms,
+                    more: page.more,
+                };
+                Ok((Some(frame), Change::None))
             }),
             ClientFrame::Mentions {} => Box::pin(async move {
                 let mentions = engine.take_mentions(&user?).await?;
@@ -362,8 +377,21 @@ fn already_authenticated() -> ChatError {
 impl Actor for Session {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         debug!(self.log, "session started");
+        let deadline = self.engine.config().limits.login_deadline_secs;
+        if deadline > 0 {
+            // A connection that never logs in only holds resources.
+            ctx.run_later(Duration::from_secs(deadline), move |session, _| {
+                if session.user.is_none() {
+                    info!(session.log, "closing a session that did not log in"; "after_secs" => deadline);
+                    session.outbox.close(CloseReason {
+                        code: ErrorCode::Unauthenticated,
+                        message: format!("not logged in within {deadline} s"),
+                    });
+                }
+            });
+        }
         self.send(&ServerFrame::Hello {
             protocol: PROTOCOL.to_owned(),
             node: self.engine.node_id().to_owned(),

@@ -31,6 +31,10 @@ pub(crate) struct Shared {
     pub log: Logger,
     /// One record per user action (`stream=audit`).
     pub audit: Logger,
+    /// Log-in and registration limits, and the password hashing slots.
+    pub throttle: crate::throttle::SignInThrottle,
+    /// The database health probe.
+    pub health: std::sync::Arc<crate::engine::HealthProbe>,
     /// Per-user message rate buckets.
     pub user_rates: Mutex<HashMap<String, TokenBucket>>,
     /// Next session id.

@@ -96,6 +96,18 @@ pub struct ServerConfig {
     pub bots: Vec<BotConfig>,
     /// The mesh: other nodes, through MQTT brokers (`[mesh]`, `[[mesh.brokers]]`).
     pub mesh: MeshConfig,
+    /// Who may open WebSockets (`[websocket]`).
+    pub websocket: WebSocketConfig,
+}
+
+/// WebSocket upgrade settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Origins (`https://chat.example.org`) whose pages may open a
+    /// WebSocket; empty (the default) allows any. Clients that send no
+    /// `Origin` header (not browsers) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +124,7 @@ impl Default for ServerConfig {
             admins: Vec::new(),
             bots: vec![BotConfig::olga()],
             mesh: MeshConfig::default(),
+            websocket: WebSocketConfig::default(),
         }
     }
 }
@@ -119,8 +132,18 @@ impl Default for ServerConfig {
 /// Top-level keys the environment may set; other `NEURALCHAT_*` variables
 /// (the CLI's `NEURALCHAT_HOME`, `NEURALCHAT_PASSWORD`, ...) are not ours.
 const SECTIONS: &[&str] = &[
-    "bind", "database", "log", "node", "accounts", "limits", "history", "store", "admins", "bots",
+    "bind",
+    "database",
+    "log",
+    "node",
+    "accounts",
+    "limits",
+    "history",
+    "store",
+    "admins",
+    "bots",
     "mesh",
+    "websocket",
 ];
 
 fn ours(key: &str) -> bool {
@@ -159,7 +182,9 @@ impl ServerConfig {
         }
         let config: ServerConfig = figment.extract().map_err(|e| {
             e.into_iter()
-                .map(|e| e.to_string())
+                // figment names keys with their profile ("default.limits...");
+                // name them as the user writes them.
+                .map(|e| e.to_string().replace("\"default.", "\""))
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
@@ -225,9 +250,10 @@ mod tests {
             jail.set_env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "lots");
             let err = ServerConfig::load(&args(&[])).unwrap_err();
             assert!(
-                err.to_lowercase().contains("limits.max_frame_bytes"),
+                err.to_lowercase().contains("\"limits.max_frame_bytes\""),
                 "{err}"
             );
+            assert!(!err.contains("default."), "{err}");
 
             jail.set_env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "4096");
             jail.create_file("neuralchat.toml", "[limitz]\nx = 1\n")?;

@@ -3,6 +3,7 @@
 //! SIGTERM (actix-web stops accepting, finishes requests in flight, then the
 //! engine waits for database writes in flight).
 
+mod admission;
 mod config;
 mod connection;
 mod logging;
@@ -17,13 +18,32 @@ use neuralchat_core::Engine;
 use neuralchat_mesh::Mesh;
 use slog::info;
 
-/// `GET /healthz`: the node, and each mesh broker link's state.
+/// `GET /healthz`: the node, its database, and each mesh broker link.
+/// 200 with `status` "ok" (or "degraded": a broker link is down, the node
+/// still serves its own clients); 503 with "unavailable" when the database
+/// does not answer.
 async fn healthz(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -> HttpResponse {
-    let mut body = serde_json::json!({ "status": "ok", "node": engine.node_id() });
-    if let Some(mesh) = mesh.as_ref() {
-        body["mesh"] = serde_json::json!({ "brokers": mesh.status().brokers });
+    let database = engine.database_health().await;
+    let mut body = serde_json::json!({
+        "node": engine.node_id(),
+        "database": { "ok": database.ok },
+    });
+    if let Some(problem) = &database.problem {
+        body["database"]["problem"] = problem.as_str().into();
     }
-    HttpResponse::Ok().json(body)
+    let mut brokers_down = false;
+    if let Some(mesh) = mesh.as_ref() {
+        let brokers = mesh.status().brokers;
+        brokers_down = brokers.iter().any(|b| !b.connected);
+        body["mesh"] = serde_json::json!({ "brokers": brokers });
+    }
+    let (status, mut response) = match (database.ok, brokers_down) {
+        (false, _) => ("unavailable", HttpResponse::ServiceUnavailable()),
+        (true, true) => ("degraded", HttpResponse::Ok()),
+        (true, false) => ("ok", HttpResponse::Ok()),
+    };
+    body["status"] = status.into();
+    response.json(body)
 }
 
 #[actix_web::main]
@@ -58,12 +78,16 @@ async fn main() -> anyhow::Result<()> {
     };
     let mesh = web::Data::new(mesh);
     let data = web::Data::new(engine.clone());
+    let open_connections = web::Data::new(admission::OpenConnections::default());
+    let websocket = web::Data::new(config.websocket.clone());
     let max_body = config.limits.max_frame_bytes;
     let conn_log = log.new(slog::o!("transport" => "tcp"));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(mesh.clone())
+            .app_data(open_connections.clone())
+            .app_data(websocket.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/ws", web::get().to(ws::endpoint))
             .configure(|cfg| rest::routes(cfg, max_body))

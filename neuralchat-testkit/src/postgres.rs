@@ -259,14 +259,26 @@ impl PgFixture {
     }
 }
 
-impl Drop for PgFixture {
-    fn drop(&mut self) {
-        let _ = self
+impl PgFixture {
+    /// Stops the server at once (an outage; the fixture cannot restart it).
+    pub fn stop_server(&self) -> Result<()> {
+        let out = self
             .server_command("pg_ctl")
             .arg("-D")
             .arg(self.data_dir())
             .args(["-m", "immediate", "-w", "stop"])
-            .output();
+            .output()
+            .context("running pg_ctl stop")?;
+        if !out.status.success() {
+            bail!("pg_ctl stop failed: {}", describe(&out));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PgFixture {
+    fn drop(&mut self) {
+        let _ = self.stop_server();
         // The TempDir removes the directory when it drops, after this.
     }
 }

@@ -75,13 +75,15 @@ impl ServerOptions {
         self
     }
 
-    /// Raises the frame and message rate limits far above what a test sends,
-    /// so tests that post many messages quickly are not rate-limited.
+    /// Raises the frame, message and registration limits far above what a
+    /// test sends, so tests that post many messages quickly (or register
+    /// many users from one address) are not rate-limited.
     pub fn relaxed_limits(self) -> Self {
         self.env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "10000")
             .env("NEURALCHAT_LIMITS__FRAME_BURST", "10000")
             .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "10000")
             .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "10000")
+            .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "10000")
     }
 
     /// Adds a command-line argument.

@@ -101,6 +101,15 @@ impl WsClient {
             .context("sending a frame")
     }
 
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<()> {
+        let message = Message::binary(bytes.to_vec());
+        tokio::time::timeout(self.deadline, self.socket.send(message))
+            .await
+            .map_err(|_| anyhow!("sending a frame took longer than {:?}", self.deadline))?
+            .context("sending a frame")
+    }
+
     /// Reads the next JSON frame from the socket (not the backlog) until `deadline`.
     async fn read_frame(&mut self, deadline: Instant) -> Result<Value> {
         loop {

@@ -171,20 +171,35 @@ pub async fn leave(ctx: &Ctx, room: &str) -> Result<()> {
     }
 }
 
-/// `rooms`: one room per line.
+/// `rooms`: one room per line, every page.
 pub async fn rooms(ctx: &Ctx) -> Result<()> {
     let mut client = open(ctx, Auth::Required).await?;
-    let answer = client.request(&ClientFrame::Rooms {}).await;
+    let listed = list_rooms(ctx, &mut client).await;
     client.close().await;
-    let answer = answer?;
-    for room in list(&answer, "rooms") {
-        if ctx.out.is_json() {
-            ctx.out.value(room)?;
-        } else {
-            ctx.out.line(&room_line(room))?;
+    listed
+}
+
+/// Prints the room list a page at a time until the server says no more follow.
+async fn list_rooms(ctx: &Ctx, client: &mut Client) -> Result<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let frame = ClientFrame::Rooms {
+            after: after.take(),
+            limit: None,
+        };
+        let answer = client.request(&frame).await?;
+        for room in list(&answer, "rooms") {
+            if ctx.out.is_json() {
+                ctx.out.value(room)?;
+            } else {
+                ctx.out.line(&room_line(room))?;
+            }
+            after = room.get("name").and_then(|n| n.as_str()).map(str::to_owned);
+        }
+        if answer.get("more").and_then(|m| m.as_bool()) != Some(true) || after.is_none() {
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// `mentions`: unread mentions, oldest first, as events (now marked read).

@@ -6,6 +6,9 @@
 pub enum Needs {
     /// Any logged-in user.
     Anyone,
+    /// Anyone who may read the room: everyone but banned users in a
+    /// public room, members in a private room or direct conversation.
+    Reader,
     /// A member of the room the command runs in.
     Member,
     /// A moderator or owner of the room (or a server admin).
@@ -19,6 +22,7 @@ impl Needs {
     pub fn label(self) -> &'static str {
         match self {
             Self::Anyone => "anyone",
+            Self::Reader => "reader",
             Self::Member => "member",
             Self::Moderator => "moderator",
             Self::Owner => "owner",
@@ -46,11 +50,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "join", usage: "/join ROOM", help: "join a room (created if new)", needs: Needs::Anyone },
     CommandSpec { name: "leave", usage: "/leave", help: "leave this room", needs: Needs::Member },
     CommandSpec { name: "rooms", usage: "/rooms", help: "list the rooms you can see", needs: Needs::Anyone },
-    CommandSpec { name: "who", usage: "/who", help: "list this room's members", needs: Needs::Member },
-    CommandSpec { name: "topic", usage: "/topic [TEXT]", help: "show the topic, or set it (moderator)", needs: Needs::Member },
+    CommandSpec { name: "who", usage: "/who", help: "list this room's members", needs: Needs::Reader },
+    CommandSpec { name: "topic", usage: "/topic [TEXT]", help: "show the topic (reader), or set it (moderator)", needs: Needs::Reader },
     CommandSpec { name: "me", usage: "/me ACTION", help: "say what you do (\"* alice waves\")", needs: Needs::Member },
     CommandSpec { name: "msg", usage: "/msg USER TEXT", help: "send a direct message (the conversation is @USER)", needs: Needs::Anyone },
-    CommandSpec { name: "history", usage: "/history [N]", help: "show the last N events (default 20, at most 200)", needs: Needs::Member },
+    CommandSpec { name: "history", usage: "/history [N]", help: "show the last N events (default 20, at most 200)", needs: Needs::Reader },
     CommandSpec { name: "mentions", usage: "/mentions", help: "list your unread mentions and mark them read", needs: Needs::Anyone },
     CommandSpec { name: "kick", usage: "/kick USER", help: "remove a user from the room", needs: Needs::Moderator },
     CommandSpec { name: "ban", usage: "/ban USER", help: "remove a user and keep them out", needs: Needs::Moderator },
@@ -95,6 +99,39 @@ pub fn help_text(command: Option<&str>) -> Option<String> {
                 "Commands (start a message with // to send a literal /):\n{}",
                 lines.join("\n")
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/PROTOCOL.md's command table: the "who" column of each command
+    /// starts with the label `/help` shows.
+    #[test]
+    fn the_protocol_document_says_who_may_run_each_command() {
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        for spec in COMMANDS {
+            let needle = format!("`/{}", spec.name);
+            // `\|` is a literal bar inside a cell.
+            let rows: Vec<String> = doc.lines().map(|l| l.replace("\\|", "/")).collect();
+            let row = rows.iter().filter(|l| l.starts_with("| `/")).find(|l| {
+                let first = l.split('|').nth(1).unwrap_or("");
+                first.split(',').any(|c| {
+                    c.trim() == format!("{needle}`") || c.trim().starts_with(&format!("{needle} "))
+                })
+            });
+            let Some(row) = row else {
+                panic!("docs/PROTOCOL.md has no row for /{}", spec.name);
+            };
+            let who = row.split('|').nth(2).unwrap_or("").trim();
+            assert!(
+                who.starts_with(spec.needs.label()),
+                "/{}: /help says {:?}, the document {who:?}",
+                spec.name,
+                spec.needs.label()
+            );
         }
     }
 }

@@ -3,12 +3,17 @@
 //! methods, whatever the transport.
 
 mod commands;
+mod health;
 mod relay;
 mod rooms;
+mod sign_in;
 
 pub use commands::{CommandOutput, Effect, Submitted};
+pub use health::DatabaseHealth;
+pub(crate) use health::HealthProbe;
 pub(crate) use rooms::parse_cursor;
-pub use rooms::JoinedRoom;
+pub use rooms::{JoinedRoom, RoomsPage, ROOMS_PAGE_DEFAULT, ROOMS_PAGE_MAX};
+pub use sign_in::client_address;
 
 use crate::accounts::{Accounts, LoginGrant};
 use crate::bots::{Bot, BotConfig, BotNames, LlmClient};
@@ -21,6 +26,7 @@ use crate::protocol::Limits;
 use crate::session::{Session, SessionLink};
 use crate::shared::Shared;
 use crate::store::{Db, Store, StoreError};
+use crate::throttle::SignInThrottle;
 use actix::prelude::*;
 use relay::COMMITTED_BUFFER;
 use slog::{info, o, warn, Logger};
@@ -99,6 +105,8 @@ impl EngineBuilder {
             audit: log.new(o!("stream" => "audit")),
             log,
             user_rates: Mutex::new(HashMap::new()),
+            throttle: SignInThrottle::new(&self.config.limits),
+            health: Default::default(),
             next_session: AtomicU64::new(1),
             shutting_down: tokio::sync::watch::channel(false).0,
             committed,
@@ -201,6 +209,11 @@ impl Engine {
             max_frame_bytes: config.limits.max_frame_bytes,
             max_message_chars: config.limits.max_message_chars,
             history_page_max: config.history.page_max,
+            frames_per_second: config.limits.frames_per_second,
+            frame_burst: config.limits.frame_burst,
+            messages_per_second: config.limits.messages_per_second,
+            message_burst: config.limits.message_burst,
+            login_deadline_secs: config.limits.login_deadline_secs,
         }
     }
 
@@ -243,43 +256,43 @@ impl Engine {
         *self.shared.shutting_down.borrow()
     }
 
-    /// Creates an account.
+    /// Creates an account. A bot's name or alias is refused
+    /// (`invalid_username`), and so is a name that looks like one
+    /// (`name_confusable`).
     pub async fn register(&self, username: &str, password: &str) -> ChatResult<String> {
-        let key = crate::names::user_key(username);
-        let reserved = self.bots.iter().any(|b| {
-            std::iter::once(&b.config.name)
-                .chain(&b.config.aliases)
-                .any(|n| crate::names::user_key(n) == key)
-        });
-        let result = if reserved {
-            Err(crate::error::ChatError::new(
-                crate::error::ErrorCode::InvalidUsername,
-                "that name belongs to a bot",
-            ))
-        } else {
-            self.shared.accounts.register(username, password).await
-        };
-        match &result {
-            Ok(user) => info!(self.audit(), "register"; "action" => "register", "user" => user),
-            Err(e) => {
-                info!(self.audit(), "register refused"; "action" => "register", "user" => username, "code" => %e.code)
-            }
-        }
-        result
+        self.register_from(username, password, None).await
     }
 
-    /// Logs in with a password.
-    pub async fn login(&self, username: &str, password: &str) -> ChatResult<LoginGrant> {
-        let result = self.shared.accounts.login(username, password).await;
-        match &result {
-            Ok(grant) => {
-                info!(self.audit(), "login ok"; "action" => "login_ok", "user" => &grant.user)
-            }
-            Err(e) => {
-                warn!(self.audit(), "login failed"; "action" => "login_failed", "user" => username, "code" => %e.code)
-            }
+    /// Why `username` (as a client wrote it) may not be registered for
+    /// being a bot's name or alias, or looking like one.
+    pub(crate) fn bot_name_conflict(&self, username: &str) -> Option<crate::error::ChatError> {
+        use crate::error::{ChatError, ErrorCode};
+        use crate::names::{look_alike, normalize_username, user_key};
+        let name = normalize_username(username);
+        let key = user_key(&name);
+        let bot_names = || {
+            self.bots
+                .iter()
+                .flat_map(|b| std::iter::once(&b.config.name).chain(&b.config.aliases))
+        };
+        if bot_names().any(|n| user_key(n) == key) {
+            Some(ChatError::new(
+                ErrorCode::InvalidUsername,
+                "that name belongs to a bot",
+            ))
+        } else if bot_names().any(|n| look_alike(n, &name)) {
+            Some(ChatError::new(
+                ErrorCode::NameConfusable,
+                "that user name looks like a bot's name",
+            ))
+        } else {
+            None
         }
-        result
+    }
+
+    /// Logs in with a password (an in-process caller: no client address).
+    pub async fn login(&self, username: &str, password: &str) -> ChatResult<LoginGrant> {
+        self.login_from(username, password, None).await
     }
 
     /// The user a token belongs to.

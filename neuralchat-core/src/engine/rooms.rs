@@ -11,8 +11,9 @@ use crate::names::{canonical_room, user_key};
 use crate::protocol::{MemberInfo, RoomInfo};
 use crate::room::{Applied, Apply, Change, Room, RoomView, View};
 use crate::store::HistoryPage;
+use crate::text::check_message_text;
 use actix::Addr;
-use slog::{info, warn};
+use slog::{debug, info, warn};
 
 /// A room after a join, for callers without a live session (REST).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,15 @@ struct Resolved {
 impl Engine {
     /// The registered form of a user name, or `unknown_user`.
     pub(crate) async fn registered_name(&self, name: &str) -> ChatResult<String> {
-        let key = user_key(name.trim_start_matches('@'));
+        let bare = name.trim_start_matches('@');
+        if bare.chars().any(char::is_control) {
+            // No user name has one (and a NUL is no PostgreSQL text).
+            return Err(ChatError::new(
+                ErrorCode::UnknownUser,
+                "no user has a name with control characters",
+            ));
+        }
+        let key = user_key(bare);
         self.shared()
             .store
             .call("find_user", move |db| db.find_user(&key))
@@ -111,6 +120,9 @@ impl Engine {
         create_public: bool,
     ) -> ChatResult<(String, Addr<Room>)> {
         let resolved = self.resolve(user, room).await?;
+        if create_public && resolved.direct.is_none() {
+            self.check_room_quota(user, &resolved.name).await?;
+        }
         let create = resolved.direct.or_else(|| {
             create_public.then(|| Creation {
                 creator: user.to_owned(),
@@ -126,6 +138,31 @@ impl Engine {
             })
             .await??;
         Ok((resolved.name, addr))
+    }
+
+    /// Refuses to create `room` when `user` (not an admin) created
+    /// `limits.rooms_per_user` rooms already; joining an existing room is
+    /// always allowed.
+    async fn check_room_quota(&self, user: &str, room: &str) -> ChatResult<()> {
+        let max = self.config().limits.rooms_per_user;
+        if self.shared().is_admin(user) {
+            return Ok(());
+        }
+        let (creator, name) = (user.to_owned(), room.to_owned());
+        let (created, exists) = self
+            .shared()
+            .store
+            .call("rooms_created", move |db| db.rooms_created(&creator, &name))
+            .await?;
+        if exists || created < i64::from(max) {
+            return Ok(());
+        }
+        warn!(self.audit(), "room quota reached"; "action" => "create_room", "user" => user,
+            "room" => room, "created" => created);
+        Err(ChatError::new(
+            ErrorCode::Forbidden,
+            format!("you have created {created} rooms, the most allowed ({max})"),
+        ))
     }
 
     /// Applies a change, auditing refusals.
@@ -230,16 +267,18 @@ impl Engine {
         Ok(name)
     }
 
+    /// Checks a message's or topic's text: its length, then its
+    /// characters ([`check_message_text`]).
     fn check_text(&self, text: &str) -> ChatResult<()> {
         let max = self.config().limits.max_message_chars;
         let chars = text.chars().count();
-        if text.trim().is_empty() || chars > max {
+        if chars == 0 || chars > max {
             return Err(ChatError::new(
                 ErrorCode::BadMessage,
                 format!("a message has 1 to {max} characters, not {chars}"),
             ));
         }
-        Ok(())
+        check_message_text(text)
     }
 
     fn check_rate(&self, user: &str) -> ChatResult<()> {
@@ -286,11 +325,11 @@ impl Engine {
         self.check_text(text)?;
         if client_id
             .as_ref()
-            .is_some_and(|c| c.is_empty() || c.len() > 128)
+            .is_some_and(|c| c.is_empty() || c.len() > 128 || c.chars().any(char::is_control))
         {
             return Err(ChatError::new(
                 ErrorCode::BadFrame,
-                "client_id has 1 to 128 bytes",
+                "client_id has 1 to 128 bytes and no control characters",
             ));
         }
         self.check_rate(user)?;
@@ -362,56 +401,115 @@ impl Engine {
         limit: Option<u32>,
     ) -> ChatResult<HistoryPage> {
         let history = &self.config().history;
-        let limit = limit
-            .unwrap_or(history.page_default)
-            .clamp(1, history.page_max);
+        if limit == Some(0) {
+            return Err(ChatError::new(
+                ErrorCode::BadFrame,
+                "limit must be at least 1",
+            ));
+        }
+        let limit = limit.unwrap_or(history.page_default).min(history.page_max);
         let before = parse_cursor("before", before)?;
         let (name, _, _) = self.view(user, room).await?;
-        self.shared()
+        let room = name.clone();
+        let page = self
+            .shared()
             .store
             .call("history", move |db| db.history(&name, before, limit))
-            .await
+            .await?;
+        debug!(self.audit(), "history read"; "action" => "history", "user" => user, "room" => &room,
+            "events" => page.events.len());
+        Ok(page)
     }
 
-    /// The rooms `user` may see, by name (private ones only to members and admins).
+    /// The first page of the rooms `user` may see (see [`Engine::rooms_page`]).
     pub async fn rooms(&self, user: &str) -> ChatResult<Vec<RoomInfo>> {
+        Ok(self.rooms_page(user, None, None).await?.rooms)
+    }
+
+    /// A page of the rooms `user` may see, by name, after `after`: public
+    /// ones (except those `user` is banned from), and private ones and
+    /// direct conversations only to their members (and admins).
+    pub async fn rooms_page(
+        &self,
+        user: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> ChatResult<RoomsPage> {
+        if limit == Some(0) {
+            return Err(ChatError::new(
+                ErrorCode::BadFrame,
+                "limit must be at least 1",
+            ));
+        }
+        let limit = limit.unwrap_or(ROOMS_PAGE_DEFAULT).min(ROOMS_PAGE_MAX) as usize;
         let member = user.to_owned();
-        let (rooms, mine) = self
+        let (rooms, mine, banned) = self
             .shared()
             .store
             .call("rooms", move |db| {
-                Ok((db.rooms()?, db.member_rooms(&member)?))
+                Ok((
+                    db.rooms()?,
+                    db.member_rooms(&member)?,
+                    db.banned_rooms(&member)?,
+                ))
             })
             .await?;
         let admin = self.shared().is_admin(user);
-        Ok(rooms
+        debug!(self.audit(), "rooms listed"; "action" => "rooms", "user" => user, "after" => after);
+        // Paging compares names byte by byte, whatever the database's collation.
+        let mut rooms = rooms;
+        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let mut visible = rooms
             .into_iter()
+            .filter(|r| after.is_none_or(|after| r.name.as_str() > after))
             .filter(|r| {
                 let direct = r.name.starts_with('@');
-                mine.contains(&r.name) || (!direct && (!r.private || admin))
+                let public = !direct && !r.private && !banned.contains(&r.name);
+                mine.contains(&r.name) || public || (admin && !direct)
             })
             .map(|r| RoomInfo {
                 name: r.name,
                 topic: r.topic,
                 members: r.members,
-            })
-            .collect())
+            });
+        let rooms: Vec<RoomInfo> = visible.by_ref().take(limit).collect();
+        let more = visible.next().is_some();
+        Ok(RoomsPage { rooms, more })
     }
 
     /// A room's members, with roles and presence.
     pub async fn members(&self, user: &str, room: &str) -> ChatResult<(String, Vec<MemberInfo>)> {
         let (name, _, view) = self.view(user, room).await?;
+        debug!(self.audit(), "members listed"; "action" => "who", "user" => user, "room" => &name);
         Ok((name, view.members))
     }
 
     /// The user's unread mentions (at most 200), now marked read.
     pub async fn take_mentions(&self, user: &str) -> ChatResult<Vec<Event>> {
         let name = user.to_owned();
-        self.shared()
+        let mentions = self
+            .shared()
             .store
             .call("mentions", move |db| db.take_unread_mentions(&name, 200))
-            .await
+            .await?;
+        debug!(self.audit(), "mentions read"; "action" => "mentions", "user" => user,
+            "count" => mentions.len());
+        Ok(mentions)
     }
+}
+
+/// The rooms listed per page when the client names no limit.
+pub const ROOMS_PAGE_DEFAULT: u32 = 100;
+/// The most rooms listed per page.
+pub const ROOMS_PAGE_MAX: u32 = 500;
+
+/// A page of the room list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomsPage {
+    /// The rooms, by name.
+    pub rooms: Vec<RoomInfo>,
+    /// Whether more rooms follow.
+    pub more: bool,
 }
 
 fn change_name(change: &Change) -> &'static str {

@@ -151,7 +151,7 @@ impl Room {
                 mentions,
             } => {
                 if me.role.is_none() {
-                    return Err(self.not_member());
+                    return Err(self.outsider(actor));
                 }
                 let kind = if *action {
                     EventKind::Action
@@ -249,7 +249,7 @@ impl Room {
             }
             Change::ClearContext => {
                 if me.role.is_none() {
-                    return Err(self.not_member());
+                    return Err(self.outsider(actor));
                 }
                 plain(self.event(EventKind::ContextCleared, actor, String::new(), None))
             }

@@ -196,6 +196,18 @@ impl Room {
         });
     }
 
+    /// The error for a user who is not a member: `banned` when a ban is
+    /// why, otherwise `not_member`.
+    fn outsider(&self, user: &str) -> ChatError {
+        if self.bans.contains(user) {
+            return ChatError::new(
+                ErrorCode::Banned,
+                format!("you are banned from {:?}", self.name),
+            );
+        }
+        self.not_member()
+    }
+
     fn not_member(&self) -> ChatError {
         ChatError::new(
             ErrorCode::NotMember,

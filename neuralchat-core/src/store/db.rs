@@ -70,6 +70,9 @@ macro_rules! with_conn {
     };
 }
 
+mod user_names;
+pub use user_names::NewUser;
+
 /// Sets up every new SQLite connection: WAL, a busy timeout, and sane syncing.
 #[derive(Debug)]
 struct SqliteSetup;
@@ -179,11 +182,12 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations. Several nodes may start at once on one
-    /// database: on PostgreSQL they take turns under a session-level
-    /// advisory lock; on SQLite the whole run is one `BEGIN IMMEDIATE`
-    /// transaction, so a second process waits (busy timeout), then finds
-    /// nothing left to do.
+    /// Applies pending migrations, then fills in what they cannot compute
+    /// (the user names' skeletons: [`Conn::backfill_name_skeletons`]).
+    /// Several nodes may start at once on one database: on PostgreSQL they
+    /// take turns under a session-level advisory lock; on SQLite the whole
+    /// run is one `BEGIN IMMEDIATE` transaction, so a second process waits
+    /// (busy timeout), then finds nothing left to do.
     fn migrate(&self) -> Result<(), StoreError> {
         fn pending<C>(conn: &mut C) -> Result<(), StoreError>
         where
@@ -194,12 +198,18 @@ impl Db {
                 .map_err(|e| StoreError::Migrate(e.to_string()))
         }
         match self {
-            Db::Sqlite(pool) => pool.get()?.immediate_transaction(pending),
+            Db::Sqlite(pool) => pool.get()?.immediate_transaction(|c| {
+                pending(c)?;
+                Conn::Sqlite(c).backfill_name_skeletons().map(|_| ())
+            }),
             Db::Postgres(pool) => {
                 let mut conn = pool.get()?;
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                     .execute(&mut *conn)?;
-                let done = pending(&mut *conn);
+                let done = pending(&mut *conn).and_then(|()| {
+                    conn.transaction(|c| Conn::Postgres(c).backfill_name_skeletons())
+                        .map(|_| ())
+                });
                 let unlocked =
                     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                         .execute(&mut *conn);
@@ -379,7 +389,8 @@ impl Conn<'_> {
         }
     }
 
-    /// Creates a user; returns false when the name (ignoring case) is taken.
+    /// Creates a user; returns false when the name (ignoring case) is taken
+    /// or looks like a registered one ([`Conn::insert_user`] says which).
     pub fn create_user(
         &mut self,
         name_key: &str,
@@ -387,19 +398,7 @@ impl Conn<'_> {
         password_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let row = UserRow {
-            name_key: name_key.to_owned(),
-            username: username.to_owned(),
-            password_hash: password_hash.to_owned(),
-            created_at: now,
-        };
-        let inserted = with_conn!(self, conn => {
-            diesel::insert_into(users::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .execute(conn)?
-        });
-        Ok(inserted == 1)
+        Ok(self.insert_user(name_key, username, password_hash, now)? == NewUser::Created)
     }
 
     /// Replaces the account under `name_key` with this one if this one was
@@ -704,6 +703,33 @@ impl Conn<'_> {
             room_bans::table
                 .filter(room_bans::room.eq(room))
                 .select(room_bans::username)
+                .load::<String>(conn)?
+        }))
+    }
+
+    /// How many rooms `user` created (direct conversations not counted),
+    /// and whether `room` exists.
+    pub fn rooms_created(&mut self, user: &str, room: &str) -> Result<(i64, bool), StoreError> {
+        Ok(with_conn!(self, conn => {
+            let created = rooms::table
+                .filter(rooms::creator.eq(user))
+                .filter(rooms::name.not_like("@%"))
+                .count()
+                .get_result::<i64>(conn)?;
+            let exists = rooms::table
+                .filter(rooms::name.eq(room))
+                .count()
+                .get_result::<i64>(conn)?;
+            (created, exists > 0)
+        }))
+    }
+
+    /// The rooms `user` is banned from.
+    pub fn banned_rooms(&mut self, user: &str) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            room_bans::table
+                .filter(room_bans::username.eq(user))
+                .select(room_bans::room)
                 .load::<String>(conn)?
         }))
     }

@@ -4,7 +4,7 @@
 //! the same events hold the same members, roles, bans, invitations, topic,
 //! privacy and bot context start.
 
-use super::{Conn, RoomSettings, StoreError};
+use super::{Conn, NewUser, RoomSettings, StoreError};
 use crate::event::{Event, EventKind, ACCOUNTS_LOG};
 use crate::names::user_key;
 
@@ -118,15 +118,31 @@ impl Conn<'_> {
     }
 
     /// What an accounts-log event changes: users and tokens. The same name
-    /// registered on two nodes before either heard of the other resolves
-    /// everywhere to the earlier registration (then the smaller hash).
+    /// (or two look-alike names) registered on two nodes before either heard
+    /// of the other resolves everywhere to the earlier registration (then
+    /// the smaller hash).
     fn apply_account_effects(&mut self, event: &Event) -> Result<(), StoreError> {
         let user = event.author.as_str();
         match &event.kind {
             EventKind::AccountCreated => {
                 let key = user_key(user);
-                if !self.create_user(&key, user, &event.text, event.ts)? {
-                    self.adopt_earlier_user(&key, user, &event.text, event.ts)?;
+                match self.insert_user(&key, user, &event.text, event.ts)? {
+                    NewUser::Created => {}
+                    NewUser::NameTaken => {
+                        self.adopt_earlier_user(&key, user, &event.text, event.ts)?;
+                    }
+                    // A name that looks like one registered here (the same
+                    // skeleton, another key): registered on another node
+                    // before it heard of this one, or by a node that did not
+                    // check. Refusing it here alone would leave the nodes
+                    // disagreeing, and failing would stall replication; so
+                    // it resolves like one name registered twice: the
+                    // earlier registration keeps its name on every node and
+                    // the other account (with its tokens) is removed. The
+                    // event itself stays in the accounts log either way.
+                    NewUser::LookAlike => {
+                        self.adopt_earlier_look_alike(&key, user, &event.text, event.ts)?;
+                    }
                 }
             }
             EventKind::TokenIssued => {

@@ -10,6 +10,8 @@ mod rows;
 pub mod schema;
 
 pub use actor::Store;
-pub use db::{Appended, Backend, Conn, Db, HistoryPage, RoomRecord, RoomSettings, UserRecord};
+pub use db::{
+    Appended, Backend, Conn, Db, HistoryPage, NewUser, RoomRecord, RoomSettings, UserRecord,
+};
 pub use effects::{created_earlier, join_role};
 pub use error::StoreError;

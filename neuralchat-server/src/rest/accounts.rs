@@ -2,7 +2,7 @@
 
 use super::auth::AuthUser;
 use super::ApiError;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use neuralchat_core::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -18,19 +18,34 @@ pub struct Credentials {
 
 /// `POST /api/v1/register`
 pub async fn register(
+    req: HttpRequest,
     engine: web::Data<Engine>,
-    body: web::Json<Credentials>,
+    body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
-    let user = engine.register(&body.username, &body.password).await?;
+    let body: Credentials = super::fields(body)?;
+    let address = address(&req);
+    let user = engine
+        .register_from(&body.username, &body.password, address.as_deref())
+        .await?;
     Ok(HttpResponse::Created().json(json!({ "user": user })))
+}
+
+/// The client's IP address, as the sign-in limits count it.
+fn address(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
 }
 
 /// `POST /api/v1/login`
 pub async fn login(
+    req: HttpRequest,
     engine: web::Data<Engine>,
-    body: web::Json<Credentials>,
+    body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = engine.login(&body.username, &body.password).await?;
+    let body: Credentials = super::fields(body)?;
+    let address = address(&req);
+    let grant = engine
+        .login_from(&body.username, &body.password, address.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "user": grant.user,
         "token": grant.token,

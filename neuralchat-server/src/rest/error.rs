@@ -22,9 +22,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
+        let mut response = HttpResponse::build(self.status_code());
+        let mut body = serde_json::json!({
             "code": self.0.code,
             "message": self.0.message,
-        }))
+        });
+        if let Some(ms) = self.0.retry_after_ms {
+            body["retry_after_ms"] = ms.into();
+            // Retry-After counts whole seconds; round up.
+            response.insert_header(("Retry-After", ms.div_ceil(1000).to_string()));
+        }
+        response.json(body)
     }
 }

@@ -19,6 +19,20 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 use actix_web::web;
 use neuralchat_core::{ChatError, ErrorCode};
 
+/// A request body as read: any JSON object. Anything else (not JSON, an
+/// array, a number, ...) is `bad_json`, as for frames.
+pub type Body = web::Json<serde_json::Map<String, serde_json::Value>>;
+
+/// The body's fields as `T`; missing or mistyped fields are `bad_frame`.
+pub fn fields<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(body.into_inner())).map_err(|e| {
+        ApiError(ChatError::new(
+            ErrorCode::BadFrame,
+            format!("bad request body: {e}"),
+        ))
+    })
+}
+
 /// Mounts the API routes.
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     let json = web::JsonConfig::default()
@@ -29,11 +43,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
                     ErrorCode::FrameTooLarge
                 }
-                actix_web::error::JsonPayloadError::Deserialize(ref e)
-                    if e.is_syntax() || e.is_eof() =>
-                {
-                    ErrorCode::BadJson
-                }
+                // The body is read as a JSON object: any failure to do so
+                // means it is not one.
+                actix_web::error::JsonPayloadError::Deserialize(_) => ErrorCode::BadJson,
                 _ => ErrorCode::BadFrame,
             };
             ApiError(ChatError::new(code, format!("bad request body: {err}"))).into()

@@ -8,9 +8,24 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// `GET /api/v1/rooms`
-pub async fn list(engine: web::Data<Engine>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rooms = engine.rooms(&user.name).await?;
-    Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })))
+pub async fn list(
+    engine: web::Data<Engine>,
+    user: AuthUser,
+    page: web::Query<RoomsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = engine
+        .rooms_page(&user.name, page.after.as_deref(), page.limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "rooms": page.rooms, "more": page.more })))
+}
+
+/// Paging the room list.
+#[derive(Deserialize)]
+pub struct RoomsQuery {
+    /// Rooms whose names sort after this one.
+    after: Option<String>,
+    /// At most this many rooms.
+    limit: Option<u32>,
 }
 
 /// Resuming a join.
@@ -99,9 +114,9 @@ pub async fn post(
     engine: web::Data<Engine>,
     user: AuthUser,
     room: web::Path<String>,
-    body: web::Json<NewMessage>,
+    body: super::Body,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body: NewMessage = super::fields(body)?;
     match engine
         .submit(&user.name, &room, &body.text, body.client_id)
         .await?
