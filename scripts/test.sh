@@ -16,3 +16,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# libFuzzer on frame decoding, commands, mentions and names (30 s each).
+scripts/fuzz.sh
