@@ -328,14 +328,43 @@ async fn a_dead_backend_gives_an_error_and_a_restarted_one_works() {
     setup.llama.kill().await.unwrap();
     let question = ask(&mut alice, "Olga, are you there?").await;
     let (_, reply) = reply_to(&mut alice, &question).await;
-    assert_eq!(reply["text"], "Olga is unavailable: cannot connect");
+    // The room is told why, where the model server should be and what to do.
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Olga is unavailable: cannot connect"),
+        "{text}"
+    );
+    assert!(text.contains(&setup.proxy.url()), "{text}");
     logged(&setup.server, "bot backend failed").await;
+    let olga = |health: &Value| {
+        health["bots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == "Olga")
+            .cloned()
+            .unwrap()
+    };
+    let (status, health) = setup.server.http().get("/healthz", None).await.unwrap();
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (200, Some("degraded")),
+        "{health}"
+    );
+    assert_eq!(olga(&health)["ok"], false, "{health}");
 
     setup.llama = LlamaServer::start_on(port).await.unwrap();
     let again = ask(&mut alice, "Olga, and now?").await;
     let (streamed, reply) = reply_to(&mut alice, &again).await;
     assert_eq!(reply["text"], streamed.as_str());
     assert!(!streamed.is_empty());
+    // The failure note is not part of what Olga read (her context), while
+    // the question before it is.
+    let sent = setup.proxy.request_bodies().pop().unwrap().to_string();
+    assert!(sent.contains("are you there?"), "{sent}");
+    assert!(!sent.contains("unavailable"), "{sent}");
+    let (_, health) = setup.server.http().get("/healthz", None).await.unwrap();
+    assert_eq!(olga(&health)["ok"], true, "{health}");
     alice.ping().await.unwrap();
 }
 

@@ -121,6 +121,10 @@ pub struct LimitsConfig {
     /// Rooms one user (not an admin) may create; direct conversations do
     /// not count.
     pub rooms_per_user: u32,
+    /// A room's actor (its members, bans and live state in memory) is
+    /// stopped once nobody used it for this many seconds and no session is
+    /// in it; it is loaded again on next use. 0 keeps every room open.
+    pub idle_room_secs: u64,
 }
 
 impl LimitsConfig {
@@ -154,6 +158,7 @@ impl Default for LimitsConfig {
             connections_per_address: 1000,
             write_deadline_secs: 10,
             rooms_per_user: 100,
+            idle_room_secs: 600,
         }
     }
 }

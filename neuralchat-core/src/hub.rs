@@ -1,24 +1,36 @@
 //! The hub: the directory of open rooms and of logged-in sessions by user.
-//! A room actor starts the first time a stored room is used and lives as
-//! long as the engine; users are reachable on every connection they have
-//! (direct messages, mentions, invitations).
+//! A room actor starts the first time a stored room is used and is retired
+//! once nobody has opened it for `limits.idle_room_secs` and nothing is
+//! happening in it (no session present, no reply streaming), so memory
+//! follows the active rooms rather than every room ever opened; users are
+//! reachable on every connection they have (direct messages, mentions,
+//! invitations).
 
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::names::user_key;
 use crate::outbox::Outbox;
-use crate::room::{Room, RoomState, SessionId};
+use crate::room::{Retire, Room, RoomState, SessionId};
 use crate::shared::Shared;
 use actix::prelude::*;
 use bytestring::ByteString;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An open room's actor and when it was last handed out.
+struct OpenedRoom {
+    /// The room's actor.
+    addr: Addr<Room>,
+    /// The last time [`OpenRoom`] returned it.
+    used: Instant,
+}
 
 /// The directory of open rooms and online users.
 pub(crate) struct Hub {
     /// Engine state.
     shared: Arc<Shared>,
     /// Open rooms by canonical name.
-    rooms: HashMap<String, Addr<Room>>,
+    rooms: HashMap<String, OpenedRoom>,
     /// Logged-in sessions by user key.
     online: HashMap<String, HashMap<SessionId, Outbox>>,
 }
@@ -36,6 +48,57 @@ impl Hub {
 
 impl Actor for Hub {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let idle = self.shared.config.limits.idle_room_secs;
+        if idle == 0 {
+            return;
+        }
+        let every = Duration::from_secs((idle / 2).clamp(1, 60));
+        ctx.run_interval(every, move |hub, ctx| {
+            let stale: Vec<String> = hub
+                .rooms
+                .iter()
+                .filter(|(_, room)| room.used.elapsed() >= Duration::from_secs(idle))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in stale {
+                ctx.notify(RetireIfIdle { name, idle });
+            }
+        });
+    }
+}
+
+/// Retires an open room that nobody opened for `idle` seconds, if the room
+/// says nothing is happening in it.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RetireIfIdle {
+    /// The room.
+    name: String,
+    /// Seconds without being opened.
+    idle: u64,
+}
+
+impl Handler<RetireIfIdle> for Hub {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: RetireIfIdle, _: &mut Context<Self>) -> Self::Result {
+        // Atomic: no room is handed out while the room decides, so nobody
+        // gets the address of a room that is stopping.
+        let addr = match self.rooms.get(&msg.name) {
+            Some(room) if room.used.elapsed() >= Duration::from_secs(msg.idle) => room.addr.clone(),
+            _ => return AtomicResponse::new(Box::pin(fut::ready(()))),
+        };
+        AtomicResponse::new(Box::pin(addr.send(Retire).into_actor(self).map(
+            move |retired, hub, _| {
+                // A room already gone (Err) is forgotten too.
+                if retired.unwrap_or(true) {
+                    hub.rooms.remove(&msg.name);
+                }
+            },
+        )))
+    }
 }
 
 /// How to create a room that does not exist yet.
@@ -64,8 +127,9 @@ impl Handler<OpenRoom> for Hub {
     type Result = AtomicResponse<Self, ChatResult<Addr<Room>>>;
 
     fn handle(&mut self, msg: OpenRoom, _: &mut Context<Self>) -> Self::Result {
-        if let Some(addr) = self.rooms.get(&msg.name) {
-            let addr = addr.clone();
+        if let Some(room) = self.rooms.get_mut(&msg.name) {
+            room.used = Instant::now();
+            let addr = room.addr.clone();
             return AtomicResponse::new(Box::pin(fut::ready(Ok(addr))));
         }
         let store = self.shared.store.clone();
@@ -101,7 +165,12 @@ impl Handler<OpenRoom> for Hub {
             move |state, hub, ctx| {
                 let state = state?;
                 let room = Room::new(state, ctx.address(), hub.shared.clone()).start();
-                hub.rooms.insert(msg.name, room.clone());
+                let used = Instant::now();
+                let opened = OpenedRoom {
+                    addr: room.clone(),
+                    used,
+                };
+                hub.rooms.insert(msg.name, opened);
                 Ok(room)
             },
         )))
@@ -195,7 +264,7 @@ impl Handler<OpenRooms> for Hub {
         MessageResult(
             self.rooms
                 .iter()
-                .map(|(name, addr)| (name.clone(), addr.clone()))
+                .map(|(name, room)| (name.clone(), room.addr.clone()))
                 .collect(),
         )
     }

@@ -82,6 +82,13 @@ fn refused(c: char) -> Option<&'static str> {
     }
 }
 
+/// `text` without the characters a message may not hold (for what a
+/// model writes: it is not refused, only cleaned, so a NUL or an escape
+/// sequence from a model never reaches the database or a terminal).
+pub fn without_refused(text: &str) -> String {
+    text.chars().filter(|c| refused(*c).is_none()).collect()
+}
+
 /// Checks the characters of a message or topic (its length is the
 /// caller's): no control characters but `\n` and `\t`, no bidi controls,
 /// and something visible. Answers `bad_message` saying what was wrong.
@@ -172,5 +179,13 @@ mod tests {
         }
         let err = check_message_text("x\u{1b}").unwrap_err();
         assert!(err.message.contains("U+001B"), "{}", err.message);
+    }
+
+    #[test]
+    fn model_output_is_cleaned_not_refused() {
+        assert_eq!(
+            without_refused("a\0b\u{1b}[31mc\u{202e}d\n\te"),
+            "ab[31mcd\n\te"
+        );
     }
 }

@@ -18,10 +18,10 @@ use neuralchat_core::Engine;
 use neuralchat_mesh::Mesh;
 use slog::info;
 
-/// `GET /healthz`: the node, its database, and each mesh broker link.
-/// 200 with `status` "ok" (or "degraded": a broker link is down, the node
-/// still serves its own clients); 503 with "unavailable" when the database
-/// does not answer.
+/// `GET /healthz`: the node, its database, each bot's model server and
+/// each mesh broker link. 200 with `status` "ok" (or "degraded": a broker
+/// link or a bot's model server is down, the node still serves chat); 503
+/// with "unavailable" when the database does not answer.
 async fn healthz(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -> HttpResponse {
     let database = engine.database_health().await;
     let mut body = serde_json::json!({
@@ -31,13 +31,16 @@ async fn healthz(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -> Ht
     if let Some(problem) = &database.problem {
         body["database"]["problem"] = problem.as_str().into();
     }
-    let mut brokers_down = false;
+    let mut degraded = false;
     if let Some(mesh) = mesh.as_ref() {
         let brokers = mesh.status().brokers;
-        brokers_down = brokers.iter().any(|b| !b.connected);
+        degraded = brokers.iter().any(|b| !b.connected);
         body["mesh"] = serde_json::json!({ "brokers": brokers });
     }
-    let (status, mut response) = match (database.ok, brokers_down) {
+    let bots = engine.bot_health();
+    degraded |= bots.iter().any(|b| b.ok == Some(false));
+    body["bots"] = serde_json::json!(bots);
+    let (status, mut response) = match (database.ok, degraded) {
         (false, _) => ("unavailable", HttpResponse::ServiceUnavailable()),
         (true, true) => ("degraded", HttpResponse::Ok()),
         (true, false) => ("ok", HttpResponse::Ok()),
@@ -53,6 +56,15 @@ async fn main() -> anyhow::Result<()> {
         Ok(config) => config,
         Err(e) => {
             eprintln!("neuralchat-server: bad configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    // Take the port first: a busy port is one clear line, before the
+    // store and the bots start.
+    let listener = match std::net::TcpListener::bind(&config.bind) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("neuralchat-server: cannot listen on {}: {e}", config.bind);
             std::process::exit(2);
         }
     };
@@ -97,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     .on_connect(move |conn, ext| connection::on_connect(&conn_log, conn, ext))
     .shutdown_timeout(10)
     .disable_signals()
-    .bind(&config.bind)
+    .listen(listener)
     .with_context(|| format!("cannot listen on {}", config.bind))?;
     for addr in server.addrs() {
         info!(log, "listening"; "addr" => %addr, "node" => engine.node_id());

@@ -61,6 +61,15 @@ impl OllamaStandIn {
                             }
                         }
                     }
+                    // Anything but a chat request (the server's start-up probe
+                    // of `/`) is answered 200 with nothing and not counted.
+                    if !String::from_utf8_lossy(&seen).starts_with("POST /api/chat") {
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        let _ = socket.shutdown().await;
+                        return;
+                    }
                     count.fetch_add(1, Ordering::SeqCst);
                     let mut reply = String::from(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nconnection: close\r\n\r\n",
@@ -98,7 +107,7 @@ impl OllamaStandIn {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// How many requests it answered.
+    /// How many chat requests it answered.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }

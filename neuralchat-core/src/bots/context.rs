@@ -15,7 +15,8 @@ pub struct Context {
 }
 
 /// Builds the model's input from the room's recent events (oldest first).
-/// The bot's own replies are `assistant` turns; everyone else's messages are
+/// The bot's own replies are `assistant` turns (its failure notes left out,
+/// and cut from a reply that failed half-way); everyone else's messages are
 /// `user` turns prefixed with the author's name.
 pub fn build(system_prompt: &str, bot: &str, events: &[Event], max_chars: usize) -> Context {
     let mut kept: Vec<(&Event, String, Role)> = Vec::new();
@@ -26,7 +27,16 @@ pub fn build(system_prompt: &str, bot: &str, events: &[Event], max_chars: usize)
         .filter(|e| e.kind.is_speech() && !e.text.trim().is_empty())
     {
         let (role, content) = if event.author == bot {
-            (Role::Assistant, event.text.clone())
+            // The bot's own failure notes are for people, not the model.
+            let failure = format!("{bot}{}", super::reply::FAILURE_PREFIX);
+            if event.text.starts_with(&failure) {
+                continue;
+            }
+            let said = match event.text.rfind(&format!("\n[{failure}")) {
+                Some(at) => event.text[..at].to_owned(),
+                None => event.text.clone(),
+            };
+            (Role::Assistant, said)
         } else if event.kind == crate::event::EventKind::Action {
             (Role::User, format!("* {} {}", event.author, event.text))
         } else {
@@ -118,5 +128,33 @@ mod tests {
         assert!(context.turns[1].content.starts_with("b: "));
         let tiny = build("s", "Olga", &events, 1);
         assert_eq!(tiny.turns.len(), 2, "the question is always sent");
+    }
+
+    #[test]
+    fn failure_notes_stay_out_of_the_context() {
+        let ids = EventIdGen::new();
+        let events = vec![
+            ev(&ids, EventKind::Message, "alice", "Olga, a joke?"),
+            ev(
+                &ids,
+                EventKind::Message,
+                "Olga",
+                "Olga is unavailable: cannot connect (no model server answers at http://127.0.0.1:8081/ ...)",
+            ),
+            ev(&ids, EventKind::Message, "Olga", "Half an answer\n[Olga is unavailable: timed out]"),
+            ev(&ids, EventKind::Message, "alice", "Olga, again?"),
+        ];
+        let context = build("sys", "Olga", &events, 10_000);
+        let contents: Vec<&str> = context.turns.iter().map(|t| t.content.as_str()).collect();
+        assert_eq!(
+            contents,
+            [
+                "sys",
+                "alice: Olga, a joke?",
+                "Half an answer",
+                "alice: Olga, again?"
+            ]
+        );
+        assert_eq!(context.event_ids.len(), 3);
     }
 }

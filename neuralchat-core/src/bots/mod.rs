@@ -12,6 +12,7 @@ pub mod address;
 pub mod backend;
 pub mod config;
 pub mod context;
+pub mod health;
 mod reply;
 
 pub(crate) use actor::{Ask, Bot, StopReplies};
@@ -21,3 +22,4 @@ pub use backend::{
     Usage,
 };
 pub use config::BotConfig;
+pub use health::{BotHealth, BotStatus};

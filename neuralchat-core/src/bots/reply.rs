@@ -33,6 +33,24 @@ pub(crate) struct Job {
     pub question: Event,
 }
 
+/// What the room is told when the model server failed: the bot's name,
+/// why, and for a server that cannot be reached, where it should be and
+/// what to do. The text starts with [`FAILURE_PREFIX`] after the name, so
+/// the bot's context leaves such notes out.
+fn failure_note(bot: &str, error: &BackendError, client: &LlmClient) -> String {
+    match error {
+        BackendError::Connect(_) => format!(
+            "{bot}{FAILURE_PREFIX}{} ({})",
+            error.reason(),
+            super::health::unreachable_hint(client)
+        ),
+        _ => format!("{bot}{FAILURE_PREFIX}{}", error.reason()),
+    }
+}
+
+/// How a failure note continues after the bot's name.
+pub(crate) const FAILURE_PREFIX: &str = " is unavailable: ";
+
 /// How an answer ended, for the audit record.
 enum Ending {
     /// The model finished.
@@ -133,10 +151,12 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
                         if delta.usage.is_some() {
                             usage = delta.usage;
                         }
-                        if !delta.text.is_empty() {
+                        // A model's control characters are dropped, never stored or shown.
+                        let text = crate::text::without_refused(&delta.text);
+                        if !text.is_empty() {
                             first_token_ms.get_or_insert_with(|| started.elapsed().as_millis());
-                            reply.text.push_str(&delta.text);
-                            let _ = room.send(ReplyDelta { id: reply.id, seq, text: delta.text }).await;
+                            reply.text.push_str(&text);
+                            let _ = room.send(ReplyDelta { id: reply.id, seq, text }).await;
                             seq = seq.saturating_add(1);
                         }
                         if delta.done {
@@ -148,6 +168,10 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
             // Dropping the stream here aborts the HTTP request.
         },
     };
+    match &ending {
+        Ending::Failed(e) => shared.bot_health.record(&bot, Err(e)),
+        _ => shared.bot_health.record(&bot, Ok(())),
+    }
     let outcome = match &ending {
         Ending::Done => "done".to_owned(),
         Ending::Stopped => {
@@ -155,7 +179,7 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
             "stopped".to_owned()
         }
         Ending::Failed(e) => {
-            let note = format!("{bot} is unavailable: {}", e.reason());
+            let note = failure_note(&bot, e, &client);
             if reply.text.is_empty() {
                 reply.text = note;
             } else {

@@ -47,6 +47,17 @@ pub enum EngineError {
     /// A start-up step failed inside the engine.
     #[error("engine start failed: {0}")]
     Start(String),
+    /// [`EngineBuilder::build`] was called outside an actix `System`. The
+    /// engine is made of actix actors: run it under `#[actix_rt::main]`,
+    /// `#[actix_web::main]`, `#[actix_rt::test]` or inside
+    /// `actix_rt::System::new().block_on(...)` (a bare `#[tokio::main]` is
+    /// not enough).
+    #[error(
+        "no actix System is running: the engine is made of actix actors; build it inside \
+         `actix_rt::System::new().block_on(...)`, or under `#[actix_rt::main]` / \
+         `#[actix_web::main]` (`#[actix_rt::test]` in tests), not a bare `#[tokio::main]`"
+    )]
+    NoActixSystem,
 }
 
 /// Builds an [`Engine`].
@@ -73,8 +84,20 @@ impl EngineBuilder {
     }
 
     /// Opens the database (off the async threads), starts the actors.
-    /// Must run inside an actix system.
+    ///
+    /// # Errors
+    ///
+    /// - [`EngineError::NoActixSystem`] when called outside an actix
+    ///   `System` (see [`Engine::builder`]);
+    /// - [`EngineError::Config`] when the configuration does not validate;
+    /// - [`EngineError::Store`] when the database cannot be opened or
+    ///   migrated;
+    /// - [`EngineError::Start`] when another start-up step fails.
     pub async fn build(self) -> Result<Engine, EngineError> {
+        // Starting actors outside an actix System panics; refuse instead.
+        if actix::System::try_current().is_none() {
+            return Err(EngineError::NoActixSystem);
+        }
         self.config.validate().map_err(EngineError::Config)?;
         let node = self.config.node.id.clone().unwrap_or_else(random_node_id);
         let log = self.log.new(o!("node" => node.clone()));
@@ -107,6 +130,7 @@ impl EngineBuilder {
             user_rates: Mutex::new(HashMap::new()),
             throttle: SignInThrottle::new(&self.config.limits),
             health: Default::default(),
+            bot_health: Default::default(),
             next_session: AtomicU64::new(1),
             shutting_down: tokio::sync::watch::channel(false).0,
             committed,
@@ -140,15 +164,35 @@ fn start_bots(shared: &Arc<Shared>, hub: &Addr<Hub>) -> Result<Vec<BotEntry>, En
         if let Some(key) = &config.api_key {
             client = client.with_api_key(key.clone());
         }
+        shared.bot_health.track(&config.name, &config.url);
+        actix::spawn(probe_model_server(
+            shared.clone(),
+            config.clone(),
+            client.clone(),
+        ));
         let addr = Bot::new(config.clone(), client, shared.clone(), hub.clone()).start();
-        info!(shared.log, "bot ready"; "bot" => &config.name, "backend" => config.backend.as_str(),
-            "model" => &config.model, "url" => &config.url);
         bots.push(BotEntry {
             addr,
             config: config.clone(),
         });
     }
     Ok(bots)
+}
+
+/// Asks a bot's model server whether it is there, once at start: "bot
+/// ready" only when it answers, otherwise a warning with the URL and the fix.
+async fn probe_model_server(shared: Arc<Shared>, config: BotConfig, client: LlmClient) {
+    let outcome = client.probe().await;
+    shared
+        .bot_health
+        .record(&config.name, outcome.as_ref().map(|_| ()));
+    match outcome {
+        Ok(()) => info!(shared.log, "bot ready"; "bot" => &config.name,
+            "backend" => config.backend.as_str(), "model" => &config.model, "url" => &config.url),
+        Err(e) => warn!(shared.log, "bot model server not reachable"; "bot" => &config.name,
+            "url" => &config.url, "error" => %e,
+            "fix" => crate::bots::health::unreachable_hint(&client)),
+    }
 }
 
 /// A running bot.
@@ -178,7 +222,33 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts building an engine with this configuration.
+    /// Starts building an engine with this configuration. The database is
+    /// `sqlite://neuralchat.db` (in the working directory) unless
+    /// [`EngineBuilder::database`] names another; the log is discarded
+    /// unless [`EngineBuilder::logger`] gives one.
+    ///
+    /// # Runtime
+    ///
+    /// The engine is made of actix actors, so [`EngineBuilder::build`] and
+    /// everything after it must run inside an actix `System`: under
+    /// `#[actix_rt::main]` or `#[actix_web::main]`, `#[actix_rt::test]` in
+    /// tests, or in `actix_rt::System::new().block_on(...)`. A bare
+    /// `#[tokio::main]` runtime is not enough: there `build` returns
+    /// [`EngineError::NoActixSystem`].
+    ///
+    /// ```
+    /// use neuralchat_core::{Engine, EngineConfig, EngineError};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A plain tokio runtime, as `#[tokio::main]` makes: no actix System.
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let built = runtime.block_on(Engine::builder(EngineConfig::default()).build());
+    /// assert!(matches!(built, Err(EngineError::NoActixSystem)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// See the crate documentation for a complete example.
     pub fn builder(config: EngineConfig) -> EngineBuilder {
         EngineBuilder {
             config,
@@ -230,6 +300,12 @@ impl Engine {
             frames: receiver.frames,
             closed: receiver.closed,
         }
+    }
+
+    /// Whether each bot's model server answered last (at start, then at
+    /// every call), for `/healthz`.
+    pub fn bot_health(&self) -> Vec<crate::bots::BotStatus> {
+        self.shared.bot_health.snapshot()
     }
 
     pub(crate) fn bots(&self) -> &[BotEntry] {

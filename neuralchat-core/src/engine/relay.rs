@@ -50,6 +50,12 @@ impl Engine {
         Ok(())
     }
 
+    /// How many room actors are open on this node now (idle rooms are
+    /// retired after `limits.idle_room_secs`).
+    pub async fn open_room_count(&self) -> ChatResult<usize> {
+        Ok(self.hub().send(OpenRooms).await?.len())
+    }
+
     /// Which users have a session in which room on this node now (rooms
     /// with nobody are left out): what this node tells its peers.
     pub async fn online_here(&self) -> ChatResult<RoomsOnline> {

@@ -220,6 +220,25 @@ impl Actor for Room {
     type Context = Context<Self>;
 }
 
+/// The hub retires the room if nothing is happening in it: no session is
+/// present and no bot reply is streaming. Answers whether it stopped.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub(crate) struct Retire;
+
+impl Handler<Retire> for Room {
+    type Result = bool;
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) -> bool {
+        let idle = self.present.is_empty() && self.replying.is_empty();
+        if idle {
+            slog::debug!(self.shared.log, "room retired"; "room" => &self.name);
+            ctx.stop();
+        }
+        idle
+    }
+}
+
 /// A member's session enters the room: it gets the `joined` frame with the
 /// latest history, then every live event, with nothing lost in between.
 #[derive(Message)]

@@ -98,6 +98,29 @@ impl LlmClient {
         self.endpoint.as_str()
     }
 
+    /// The server's base URL (`http://host:port/`), where [`LlmClient::probe`] asks.
+    pub fn base_url(&self) -> String {
+        let mut base = self.endpoint.clone();
+        base.set_path("/");
+        base.set_query(None);
+        base.to_string()
+    }
+
+    /// Whether something answers HTTP at the server's base URL (any status
+    /// counts: llama.cpp, OpenAI-compatible servers and Ollama all answer
+    /// there differently). Fails with `Connect` or `Timeout` otherwise.
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        let mut request = self.http.get(self.base_url());
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| BackendError::Timeout)?
+            .map_err(send_error)?;
+        Ok(())
+    }
+
     /// The longest wait for the connection, the response, or the next chunk.
     pub fn timeout(&self) -> Duration {
         self.timeout

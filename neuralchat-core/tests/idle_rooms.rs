@@ -1,0 +1,55 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Idle rooms leave memory: once nobody is in a room and nobody used it
+//! for `limits.idle_room_secs`, its actor stops; the next use loads it
+//! again from the store with nothing lost.
+
+mod support;
+
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::{engine, fast_config, Client};
+use tempfile::TempDir;
+
+#[actix_rt::test]
+async fn an_idle_room_is_retired_and_comes_back_whole() {
+    let dir = TempDir::new().unwrap();
+    let mut config = fast_config();
+    config.limits.idle_room_secs = 1;
+    let engine = engine(&dir, config).await;
+    let mut alice = Client::connect(&engine).await;
+    alice.sign_up("alice").await;
+    alice.request(json!({"type":"join","room":"quiet"})).await;
+    alice.request(json!({"type":"join","room":"busy"})).await;
+    let ack = alice
+        .request(json!({"type":"send","room":"quiet","text":"before"}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    alice.request(json!({"type":"leave","room":"quiet"})).await;
+    assert_eq!(engine.open_room_count().await.unwrap(), 2);
+
+    // "busy" has alice in it and stays; "quiet" is retired.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.open_room_count().await.unwrap() > 1 {
+        assert!(Instant::now() < deadline, "the idle room was never retired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // alice is still in "busy": its live events still reach her.
+    let ack = alice
+        .request(json!({"type":"send","room":"busy","text":"still live"}))
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+
+    // Using "quiet" again loads it from the store, history and all.
+    let joined = alice.request(json!({"type":"join","room":"quiet"})).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let texts: Vec<&str> = joined["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"before"), "{joined}");
+    assert_eq!(engine.open_room_count().await.unwrap(), 2);
+    let who = alice.request(json!({"type":"who","room":"quiet"})).await;
+    assert_eq!(who["members"][0]["role"], "owner", "{who}");
+}
