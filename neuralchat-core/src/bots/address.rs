@@ -1,5 +1,7 @@
 //! Is a message addressed to a bot? "Olga, tell me a joke", "ольга: ...",
-//! "@Olga ..." are; "Volga", "Olgaaa", "Olga's joke" are not.
+//! "@Olga ...", "Hi Olga, ...", "tell me a joke, Olga" are; "Volga",
+//! "Olgaaa", "Olga's joke", "Olga is slow today" are not (see [`forms`]
+//! for the greetings, vocatives and remarks about a bot).
 //!
 //! Names are compared case-insensitively, character by character after
 //! `char::to_lowercase`, so any script works ("ОЛЬГА" matches "Ольга").
@@ -73,6 +75,14 @@ pub enum AddressedBy {
     /// The message mentions `@name` somewhere after its start; the question
     /// is the whole message.
     Mention,
+    /// A greeting or interjection, then the name ("Hi Olga, ...",
+    /// "Привет, Ольга!"); the question is what follows (the whole message
+    /// when nothing does).
+    Greeting,
+    /// The name set off by a comma at the end or in the middle ("tell me a
+    /// joke, Olga", "Слушай, Ольга, а ..."); the question is the message
+    /// without ", NAME".
+    Vocative,
 }
 
 /// A message addressed to a bot.
@@ -90,7 +100,8 @@ pub struct Addressed<'a> {
 
 /// Which bot, if any, `text` is addressed to.
 ///
-/// A leading address wins over mentions; among mentions the earliest wins;
+/// A leading address wins over mentions, mentions over a greeting, a
+/// greeting over a vocative; among mentions the earliest wins;
 /// where several names match at the same place, the longest wins (then the
 /// first bot in `bots`).
 ///
@@ -106,14 +117,24 @@ pub struct Addressed<'a> {
 /// ```
 pub fn addressed_to<'a>(text: &str, bots: &'a [BotNames]) -> Option<Addressed<'a>> {
     let text = text.trim();
-    leading(text, bots).or_else(|| mention(text, bots))
+    leading(text, bots)
+        .or_else(|| mention(text, bots))
+        .or_else(|| forms::after_greeting(text, bots))
+        .or_else(|| forms::vocative(text, bots))
 }
 
 /// "Olga, ..." or "@Olga ..." at the start of the (trimmed) text.
 fn leading<'a>(text: &str, bots: &'a [BotNames]) -> Option<Addressed<'a>> {
-    let body = text.strip_prefix('@').unwrap_or(text);
+    let (body, at) = match text.strip_prefix('@') {
+        Some(body) => (body, true),
+        None => (text, false),
+    };
     let (bot, len) = best_match(body, bots, ends_leading_address)?;
     let rest = body.get(len..)?;
+    // "Olga is slow today" talks about her ("@Olga is slow" still calls her).
+    if !at && forms::talks_about(rest) {
+        return None;
+    }
     let question = rest.trim_start_matches(|c: char| c.is_whitespace() || is_separator(c));
     Some(Addressed {
         bot,
@@ -253,6 +274,8 @@ fn ends_mention(rest: &str) -> bool {
 fn blocks_mention_before(c: char) -> bool {
     is_word_char(c) || matches!(c, '.' | '-' | '+' | '@' | '/' | '%')
 }
+
+mod forms;
 
 #[cfg(test)]
 mod tests;
