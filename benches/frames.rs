@@ -20,6 +20,7 @@ fn sample_event(text: &str) -> Event {
         mentions: Vec::new(),
         reply_to: None,
         stopped: false,
+        failed: false,
     }
 }
 

@@ -327,9 +327,13 @@ async fn a_dead_backend_gives_an_error_and_a_restarted_one_works() {
     let port = setup.llama.port();
     setup.llama.kill().await.unwrap();
     let question = ask(&mut alice, "Olga, are you there?").await;
-    let (_, reply) = reply_to(&mut alice, &question).await;
-    // The room is told why, where the model server should be and what to do.
+    let (streamed, reply) = reply_to(&mut alice, &question).await;
+    // The room is told why, where the model server should be and what to
+    // do: streamed like any reply, stored as streamed, marked failed.
     let text = reply["text"].as_str().unwrap();
+    assert_eq!(streamed, text);
+    assert_eq!(reply["failed"], true, "{reply}");
+    assert!(reply.get("stopped").is_none(), "{reply}");
     assert!(
         text.starts_with("Olga is unavailable: cannot connect"),
         "{text}"

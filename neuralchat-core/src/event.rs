@@ -116,6 +116,7 @@ impl EventSource {
             mentions: Vec::new(),
             reply_to: None,
             stopped: false,
+            failed: false,
         }
     }
 }
@@ -276,10 +277,15 @@ pub struct Event {
     /// The event this one answers (a bot's reply names the question).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<EventId>,
-    /// A bot's reply that was cut short (`/stop`, or the backend failed):
-    /// `text` holds what was said until then.
+    /// A bot's reply cut short by `/stop`: `text` holds what was said
+    /// until then.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// A bot's reply whose model server failed (before or during the
+    /// reply): `text` ends with the failure note, which was streamed as a
+    /// `delta` like the rest. Bots never read failed replies as context.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ fn event(ids: &EventIdGen, room: &str, author: &str, text: &str, client_id: Opti
         mentions: Vec::new(),
         reply_to: None,
         stopped: false,
+        failed: false,
     }
 }
 

@@ -33,7 +33,8 @@ pub struct BotConfig {
     pub timeout_secs: u64,
     /// Questions waiting per room, at most.
     pub queue_limit: usize,
-    /// Questions one user may have waiting per room, at most.
+    /// Questions one user may have per room at once, at most, counting the
+    /// one being answered.
     pub per_user_queue: usize,
     /// Tokens (prompt + reply) one user may spend per day (UTC); none: no limit.
     pub daily_token_budget: Option<u64>,

@@ -24,7 +24,7 @@ pub fn build(system_prompt: &str, bot: &str, events: &[Event], max_chars: usize)
     for event in events
         .iter()
         .rev()
-        .filter(|e| e.kind.is_speech() && !e.text.trim().is_empty())
+        .filter(|e| e.kind.is_speech() && !e.failed && !e.text.trim().is_empty())
     {
         let (role, content) = if event.author == bot {
             // The bot's own failure notes are for people, not the model.
@@ -80,6 +80,7 @@ mod tests {
             mentions: Vec::new(),
             reply_to: None,
             stopped: false,
+            failed: false,
         }
     }
 
@@ -156,5 +157,25 @@ mod tests {
             ]
         );
         assert_eq!(context.event_ids.len(), 3);
+    }
+
+    #[test]
+    fn failed_replies_stay_out_of_the_context() {
+        let ids = EventIdGen::new();
+        let mut failed = ev(
+            &ids,
+            EventKind::Message,
+            "Olga",
+            "Half\n[Olga is unavailable: timed out]",
+        );
+        failed.failed = true;
+        let events = vec![
+            ev(&ids, EventKind::Message, "alice", "Olga, a joke?"),
+            failed,
+            ev(&ids, EventKind::Message, "alice", "Olga, again?"),
+        ];
+        let context = build("sys", "Olga", &events, 10_000);
+        assert_eq!(context.turns.len(), 3);
+        assert_eq!(context.event_ids.len(), 2);
     }
 }

@@ -179,19 +179,29 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
             "stopped".to_owned()
         }
         Ending::Failed(e) => {
-            let note = failure_note(&bot, e, &client);
-            if reply.text.is_empty() {
-                reply.text = note;
-            } else {
-                reply.stopped = true;
-                reply.text.push_str(&format!("\n[{note}]"));
-            }
+            reply.failed = true;
             warn!(shared.log, "bot backend failed"; "bot" => &bot, "error" => %e);
             format!("failed: {}", e.reason())
         }
     };
-    if reply.text.is_empty() {
-        reply.text = "…".into();
+    // One rule for every ending: whatever the stored text adds (a failure
+    // note, or "…" for a reply with no words) is streamed as a last delta,
+    // so what clients streamed equals what is stored.
+    let tail = match &ending {
+        Ending::Failed(e) if reply.text.is_empty() => failure_note(&bot, e, &client),
+        Ending::Failed(e) => format!("\n[{}]", failure_note(&bot, e, &client)),
+        _ if reply.text.is_empty() => "…".to_owned(),
+        _ => String::new(),
+    };
+    if !tail.is_empty() {
+        reply.text.push_str(&tail);
+        let _ = room
+            .send(ReplyDelta {
+                id: reply.id,
+                seq,
+                text: tail,
+            })
+            .await;
     }
     if let Err(e) = room
         .send(ReplyFinish {

@@ -40,6 +40,8 @@ struct StoredMeta {
     reply_to: Option<crate::event::EventId>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     stopped: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    failed: bool,
 }
 
 impl From<&Event> for EventRow {
@@ -57,6 +59,7 @@ impl From<&Event> for EventRow {
                 && e.mentions.is_empty()
                 && e.reply_to.is_none()
                 && !e.stopped
+                && !e.failed
             {
                 None
             } else {
@@ -65,6 +68,7 @@ impl From<&Event> for EventRow {
                     mentions: e.mentions.clone(),
                     reply_to: e.reply_to,
                     stopped: e.stopped,
+                    failed: e.failed,
                 })
                 .ok()
             },
@@ -98,6 +102,7 @@ impl TryFrom<EventRow> for Event {
             mentions: meta.mentions,
             reply_to: meta.reply_to,
             stopped: meta.stopped,
+            failed: meta.failed,
         })
     }
 }
