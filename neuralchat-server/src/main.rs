@@ -3,6 +3,8 @@
 //! SIGTERM (actix-web stops accepting, finishes requests in flight, then the
 //! engine waits for database writes in flight).
 
+#![warn(missing_docs)]
+
 mod admission;
 mod config;
 mod connection;
@@ -69,6 +71,13 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let (log, _flush_on_exit) = logging::init(&config.log);
+    // Each connection holds two descriptors (see connection.rs): raise the
+    // soft limit to the hard one, so the default 1,024 does not cap the
+    // server at about 500 clients.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => slog::debug!(log, "open file limit"; "nofile" => limit),
+        Err(e) => slog::warn!(log, "cannot raise the open file limit"; "error" => %e),
+    }
     let engine = Engine::builder(config.engine())
         .database(config.database.clone())
         .logger(log.clone())
