@@ -253,6 +253,9 @@ async fn finish_connection(
             return;
         }
     };
+    // A closing connection waits briefly, not a whole write deadline, for
+    // a client that may have stopped reading.
+    writer.deadline = writer.deadline.min(CLOSE_WAIT);
     if let Some(error) = error {
         if writer
             .text(ServerFrame::error(error, None).encode())
