@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 mod hub;
 pub mod mentions;
+pub mod metrics;
 pub mod names;
 pub mod outbox;
 pub mod permissions;

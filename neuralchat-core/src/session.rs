@@ -6,6 +6,7 @@
 use crate::engine::{Effect, Engine, Submitted};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::hub::{Offline, Online};
+use crate::metrics::Metrics;
 use crate::outbox::{CloseReason, Outbox};
 use crate::protocol::{decode, ClientFrame, Request, ServerFrame, PROTOCOL};
 use crate::rate::TokenBucket;
@@ -379,6 +380,7 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         debug!(self.log, "session started");
+        Metrics::bump(&self.engine.shared().metrics.sessions_opened);
         let deadline = self.engine.config().limits.login_deadline_secs;
         if deadline > 0 {
             // A connection that never logs in only holds resources.
@@ -400,6 +402,7 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        Metrics::bump(&self.engine.shared().metrics.sessions_closed);
         info!(self.log, "session ended"; "user" => self.user.as_deref().unwrap_or("-"));
         self.leave_all_rooms();
         self.go_offline();

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub audit: Logger,
     /// Log-in and registration limits, and the password hashing slots.
     pub throttle: crate::throttle::SignInThrottle,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// Whether each bot's model server answers.
     pub bot_health: crate::bots::BotHealth,
     /// The database health probe.

@@ -9,6 +9,7 @@ mod admission;
 mod config;
 mod connection;
 mod logging;
+mod metrics;
 mod rest;
 mod ws;
 
@@ -110,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             .app_data(open_connections.clone())
             .app_data(websocket.clone())
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics::metrics))
             .route("/ws", web::get().to(ws::endpoint))
             .configure(|cfg| rest::routes(cfg, max_body))
             .default_service(web::to(rest::not_found))

@@ -212,6 +212,18 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         warn!(shared.log, "bot reply not stored"; "bot" => &bot, "error" => %e);
     }
 
+    let metrics = &shared.metrics;
+    crate::metrics::Metrics::bump(&metrics.bot_replies);
+    if reply.failed {
+        crate::metrics::Metrics::bump(&metrics.bot_failures);
+    }
+    if let Some(ms) = first_token_ms {
+        crate::metrics::Metrics::bump(&metrics.bot_first_tokens);
+        crate::metrics::Metrics::add(
+            &metrics.bot_first_token_ms_sum,
+            u64::try_from(ms).unwrap_or(u64::MAX),
+        );
+    }
     let (prompt_tokens, completion_tokens) =
         usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
     let spent = i64::from(prompt_tokens) + i64::from(completion_tokens);

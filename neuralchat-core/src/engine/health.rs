@@ -1,6 +1,7 @@
-//! Whether this node's database answers, for `/healthz`. One probe runs
+//! Whether this node's database answers, for `/healthz` (one probe runs
 //! at a time: while the database hangs, health checks read the last
-//! answer instead of piling up work on the store's threads.
+//! answer instead of piling up work on the store's threads), and the
+//! counters for `/metrics`.
 
 use super::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,17 @@ pub(crate) struct HealthProbe {
 }
 
 impl Engine {
+    /// The engine's counters now, with the store's and the open rooms.
+    pub async fn metrics(&self) -> crate::metrics::MetricsSnapshot {
+        let mut snapshot = self.shared().metrics.snapshot();
+        let (calls, failures, micros) = self.shared().store.stats();
+        snapshot.store_calls = calls;
+        snapshot.store_failures = failures;
+        snapshot.store_micros_sum = micros;
+        snapshot.rooms_open = self.open_room_count().await.unwrap_or(0) as u64;
+        snapshot
+    }
+
     /// Probes the database (a one-row read), at most one probe at a time;
     /// while one runs, the previous answer is returned.
     pub async fn database_health(&self) -> DatabaseHealth {

@@ -131,6 +131,7 @@ impl EngineBuilder {
             throttle: SignInThrottle::new(&self.config.limits),
             health: Default::default(),
             bot_health: Default::default(),
+            metrics: Default::default(),
             next_session: AtomicU64::new(1),
             shutting_down: tokio::sync::watch::channel(false).0,
             committed,

@@ -348,6 +348,9 @@ impl Engine {
             })
             .await??;
         let event = applied.event.ok_or_else(ChatError::internal)?;
+        if applied.fresh {
+            crate::metrics::Metrics::bump(&self.shared().metrics.messages_in);
+        }
         if applied.fresh && !action {
             self.ask_bots(&addr, &event);
         }

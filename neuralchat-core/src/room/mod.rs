@@ -17,6 +17,7 @@ pub(crate) use reply::{RelayedReply, ReplyDelta, ReplyFinish, ReplyStart};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId};
 use crate::hub::{DeliverToUsers, Hub};
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::permissions::{Role, Standing};
 use crate::protocol::{MemberInfo, ServerFrame};
@@ -146,8 +147,15 @@ impl Room {
     /// bytes. Sessions too slow to take it are dropped (their outbox closes).
     fn broadcast(&mut self, frame: &ServerFrame) -> bytestring::ByteString {
         let frame = frame.encode();
+        let metrics = &self.shared.metrics;
         self.present.retain(|_, presence| {
-            presence.outbox.push(frame.clone()) || !presence.outbox.is_closed()
+            let queued = presence.outbox.push(frame.clone());
+            if queued {
+                Metrics::bump(&metrics.deliveries);
+            } else if presence.outbox.is_closed() {
+                Metrics::bump(&metrics.slow_consumers);
+            }
+            queued || !presence.outbox.is_closed()
         });
         frame
     }

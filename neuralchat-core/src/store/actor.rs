@@ -5,7 +5,7 @@ use super::{Conn, Db, StoreError};
 use crate::error::{ChatError, ChatResult};
 use actix::prelude::*;
 use slog::{error, Logger};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,17 @@ impl<T: Send + 'static> Handler<Job<T>> for StoreWorker {
     }
 }
 
+/// Counts of the jobs run through one store.
+#[derive(Debug, Default)]
+struct StoreStats {
+    /// Jobs answered (or failed to reach a worker).
+    calls: AtomicU64,
+    /// Jobs that failed.
+    failures: AtomicU64,
+    /// Their summed time, queueing included, in microseconds.
+    micros: AtomicU64,
+}
+
 /// The async handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -44,6 +55,8 @@ pub struct Store {
     workers: Addr<StoreWorker>,
     /// Jobs sent and not yet answered (shutdown waits for zero).
     in_flight: Arc<AtomicUsize>,
+    /// Jobs run, failed, and their summed time (for `/metrics`).
+    stats: Arc<StoreStats>,
     /// Where failures are logged with their detail.
     log: Logger,
 }
@@ -56,6 +69,7 @@ impl Store {
         Self {
             workers,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            stats: Arc::default(),
             log,
         }
     }
@@ -68,8 +82,15 @@ impl Store {
         F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
         let answer = self.workers.send(Job(Box::new(job))).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.stats.micros.fetch_add(micros, Ordering::Relaxed);
+        if !matches!(answer, Ok(Ok(_))) {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
@@ -81,6 +102,15 @@ impl Store {
                 Err(ChatError::from(e))
             }
         }
+    }
+
+    /// Jobs run, jobs failed, and their summed time in microseconds.
+    pub fn stats(&self) -> (u64, u64, u64) {
+        (
+            self.stats.calls.load(Ordering::Relaxed),
+            self.stats.failures.load(Ordering::Relaxed),
+            self.stats.micros.load(Ordering::Relaxed),
+        )
     }
 
     /// Waits, up to `deadline`, until no job is in flight; returns whether it got there.
