@@ -16,5 +16,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The library's examples (neuralchat-core/examples), built and run.
+scripts/examples.sh
 # libFuzzer on frame decoding, commands, mentions and names (30 s each).
 scripts/fuzz.sh

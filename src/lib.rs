@@ -1,1 +1,3 @@
 //! The end-to-end suite: see `tests/` (real server and CLI processes) and `benches/`.
+
+#![warn(missing_docs)]

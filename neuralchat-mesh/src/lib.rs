@@ -6,6 +6,8 @@
 //! the shared `[mesh] key`. This crate is the only place with MQTT types:
 //! the core only offers `Engine::subscribe_committed` and `Engine::ingest`.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod envelope;
 mod link;

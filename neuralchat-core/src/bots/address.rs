@@ -1,6 +1,6 @@
 //! Is a message addressed to a bot? "Olga, tell me a joke", "ольга: ...",
 //! "@Olga ...", "Hi Olga, ...", "tell me a joke, Olga" are; "Volga",
-//! "Olgaaa", "Olga's joke", "Olga is slow today" are not (see [`forms`]
+//! "Olgaaa", "Olga's joke", "Olga is slow today" are not (see the `forms` module
 //! for the greetings, vocatives and remarks about a bot).
 //!
 //! Names are compared case-insensitively, character by character after
