@@ -143,7 +143,7 @@ async fn two_users_through_the_cli() {
     let out = ok(&bob, &url, &["mentions", "--json"], None).await;
     assert!(out.lines().is_empty(), "mentions are read once: {out}");
     let out = ok(&bob, &url, &["send", "general", "/who"], None).await;
-    assert!(out.stdout.contains("alice (owner"), "{out}");
+    assert!(out.stdout.contains("alice  owner"), "{out}");
     ok(&bob, &url, &["send", "@alice", "yes!"], None).await;
     let out = ok(&alice, &url, &["history", "@bob", "--json"], None).await;
     let dm = parse_event(out.lines().last().unwrap());

@@ -1,8 +1,17 @@
-//! Command-line arguments.
+//! Command-line arguments. The options that apply to every command
+//! (`--server`, `--embedded`, `--json`, `--timeout`) are global: they may
+//! come before or after the subcommand.
 
 use crate::endpoint;
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
+
+/// How long to wait for each answer when `--timeout` is not given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The heading of the global options in every `--help`, below the
+/// subcommand's own options.
+const GLOBAL: &str = "Global options";
 
 /// NeuralChat command-line client.
 #[derive(Debug, Parser)]
@@ -13,7 +22,8 @@ use std::time::Duration;
     after_help = "\
 Password: `register` and `login` read it from NEURALCHAT_PASSWORD, or one line of stdin with --password-stdin.
 Log-in: the token is kept in $NEURALCHAT_HOME/session.json (default: <config dir>/neuralchat).
-Exit status: 0 success, 1 error from the server or local error, 2 usage, 3 no server reachable or connection lost, 4 timeout.
+Rooms: only `join ROOM` (or --create on `send` and `chat`) creates a room; reading never does.
+Exit status: 0 ok, 1 refused by the server (or a local error), 2 bad usage, 3 no server reachable or connection lost, 4 timed out, 130 interrupted (Ctrl-C).
 Errors are printed on stderr as `error: <code>: <message>`."
 )]
 pub struct Cli {
@@ -23,24 +33,34 @@ pub struct Cli {
         long = "server",
         value_name = "URL",
         global = true,
+        help_heading = GLOBAL,
         env = "NEURALCHAT_SERVER",
         value_delimiter = ',',
+        default_value = endpoint::DEFAULT_SERVER,
         value_parser = endpoint::normalize
     )]
     pub servers: Vec<String>,
 
     /// Run the engine in this process on this database (a SQLite path or a
     /// database URL) instead of connecting to a server.
-    #[arg(long, value_name = "DB", global = true)]
+    #[arg(long, value_name = "DB", global = true, help_heading = GLOBAL)]
     pub embedded: Option<String>,
 
     /// Print one JSON object per line on stdout.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
-    /// Seconds to wait for each answer (give it before the subcommand).
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
-    pub timeout: Duration,
+    /// Seconds to wait for the server: for each answer, and for each piece
+    /// of a bot's reply that `send` waits for [default: 10]. `tail` stops
+    /// after SECS.
+    #[arg(
+        long,
+        value_name = "SECS",
+        global = true,
+        help_heading = GLOBAL,
+        value_parser = parse_secs
+    )]
+    pub timeout: Option<Duration>,
 
     /// What to do.
     #[command(subcommand)]
@@ -56,14 +76,29 @@ pub enum Command {
     Login(Credentials),
     /// Revoke the stored token and forget it.
     Logout,
-    /// Post a message to a room (joining it first).
+    /// Post a message to an existing room (joining it if needed) and print
+    /// it; when it asks an AI bot ("Olga, ..."), wait for the reply and
+    /// print it as it streams.
+    #[command(
+        after_help = "Text starting with `/` runs a command and prints its output (`//` sends a literal `/`).\n\
+                      `@bob` as ROOM is the direct conversation with bob.\n\
+                      Waiting for a bot's reply ends at its last piece, at an error for it (bot_busy, token_budget_spent: exit 1), \
+                      at --timeout without a new piece (exit 4) or at Ctrl-C (exit 0); the reply lands in the room all the same."
+    )]
     Send {
         /// The room.
         room: String,
-        /// The message.
-        text: String,
+        /// The message (several words are joined with spaces).
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+        /// Create the room when it does not exist (otherwise that is an error).
+        #[arg(long)]
+        create: bool,
+        /// Do not wait for a bot's reply.
+        #[arg(long)]
+        no_wait: bool,
     },
-    /// Print a room's history, oldest first (joining it first).
+    /// Print a room's history, oldest first.
     History {
         /// The room.
         room: String,
@@ -74,16 +109,14 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         before: Option<String>,
     },
-    /// Print a room's live events as they arrive (joining it first).
+    /// Print a room's live events as they arrive, until Ctrl-C, --count
+    /// events or --timeout seconds.
     Tail {
         /// The room.
         room: String,
-        /// Stop after this many events; failing if the timeout comes first.
+        /// Stop after this many events; failing (exit 4) if --timeout comes first.
         #[arg(long, value_name = "N")]
         count: Option<u64>,
-        /// Stop after this many seconds (successfully, unless --count is given).
-        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-        timeout: Option<Duration>,
     },
     /// Join a room, creating it when it does not exist.
     Join {
@@ -104,12 +137,41 @@ pub enum Command {
         /// The room.
         room: String,
     },
-    /// Chat interactively: lines from stdin are sent, events are printed.
+    /// Chat interactively in an existing room: lines from stdin are sent,
+    /// events are printed; /help lists the commands, /quit leaves.
     Chat {
         /// The room.
         #[arg(default_value = "general")]
         room: String,
+        /// Create the room when it does not exist (otherwise that is an error).
+        #[arg(long)]
+        create: bool,
     },
+    /// Print a shell completion script (e.g. `neuralchat-cli completions bash > ~/.local/share/bash-completion/completions/neuralchat-cli`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// The global options, which do not apply here.
+        #[command(flatten)]
+        unused: NotApplicable,
+    },
+}
+
+/// The global options again, hidden: a subcommand that has its own
+/// argument with a global one's id does not get the global one, so this
+/// keeps `--server` and the like out of `completions --help`. Same ids and
+/// value types as in [`Cli`] (clap hands the values up to it).
+#[derive(Debug, Args)]
+pub struct NotApplicable {
+    #[arg(long = "server", hide = true, value_delimiter = ',', value_parser = endpoint::normalize)]
+    servers: Vec<String>,
+    #[arg(long, hide = true)]
+    embedded: Option<String>,
+    #[arg(long, hide = true)]
+    json: bool,
+    #[arg(long, hide = true, value_parser = parse_secs)]
+    timeout: Option<Duration>,
 }
 
 /// A user name; the password comes from the environment or stdin.
@@ -123,13 +185,9 @@ pub struct Credentials {
 }
 
 impl Cli {
-    /// The servers to try, in order: the given ones, or the default.
-    pub fn server_list(&self) -> Vec<String> {
-        if self.servers.is_empty() {
-            vec![endpoint::DEFAULT_SERVER.to_string()]
-        } else {
-            self.servers.clone()
-        }
+    /// The time to wait for each answer.
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
     }
 }
 
@@ -150,6 +208,12 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    fn parse(args: &[&str]) -> Cli {
+        let mut full = vec!["neuralchat-cli"];
+        full.extend_from_slice(args);
+        Cli::try_parse_from(full).unwrap()
+    }
+
     #[test]
     fn the_definition_is_consistent() {
         Cli::command().debug_assert();
@@ -166,48 +230,141 @@ mod tests {
 
     #[test]
     fn normalises_and_orders_servers() {
-        let cli = Cli::try_parse_from([
-            "neuralchat-cli",
-            "--server",
-            "a:1",
-            "--server",
-            "http://b:2",
-            "rooms",
-        ])
-        .unwrap();
-        assert_eq!(cli.server_list(), ["ws://a:1/ws", "ws://b:2/ws"]);
+        let cli = parse(&["--server", "a:1", "--server", "http://b:2", "rooms"]);
+        assert_eq!(cli.servers, ["ws://a:1/ws", "ws://b:2/ws"]);
         assert!(Cli::try_parse_from(["neuralchat-cli", "--server", "ftp://x", "rooms"]).is_err());
     }
 
     #[test]
-    fn tail_has_its_own_timeout() {
-        let cli = Cli::try_parse_from([
-            "neuralchat-cli",
-            "--timeout",
-            "3",
-            "tail",
-            "general",
-            "--count",
-            "2",
-            "--timeout",
-            "1.5",
-            "--json",
-        ])
-        .unwrap();
-        assert_eq!(cli.timeout, Duration::from_secs(3));
-        assert!(cli.json);
+    fn the_default_server_is_used_and_shown() {
+        assert_eq!(parse(&["rooms"]).servers, [endpoint::DEFAULT_SERVER]);
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains(endpoint::DEFAULT_SERVER), "{help}");
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        for args in [
+            &[
+                "--timeout",
+                "3",
+                "--json",
+                "--server",
+                "h:1",
+                "history",
+                "general",
+            ][..],
+            &[
+                "history",
+                "general",
+                "--timeout",
+                "3",
+                "--json",
+                "--server",
+                "h:1",
+            ],
+            &[
+                "--json",
+                "history",
+                "--timeout",
+                "3",
+                "general",
+                "--server",
+                "h:1",
+            ],
+        ] {
+            let cli = parse(args);
+            assert_eq!(cli.timeout, Some(Duration::from_secs(3)), "{args:?}");
+            assert_eq!(cli.request_timeout(), Duration::from_secs(3));
+            assert!(cli.json, "{args:?}");
+            assert_eq!(cli.servers, ["ws://h:1/ws"], "{args:?}");
+        }
+        assert_eq!(parse(&["rooms"]).request_timeout(), DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn tail_stops_at_the_timeout() {
+        let cli = parse(&["tail", "general", "--count", "2", "--timeout", "1.5"]);
+        assert_eq!(cli.timeout, Some(Duration::from_millis(1500)));
+        assert!(matches!(cli.command, Command::Tail { count: Some(2), .. }));
+    }
+
+    #[test]
+    fn send_joins_words_and_takes_its_flags() {
+        let cli = parse(&["send", "general", "hello", "world", "--no-wait", "--create"]);
         match cli.command {
-            Command::Tail { count, timeout, .. } => {
-                assert_eq!(count, Some(2));
-                assert_eq!(timeout, Some(Duration::from_millis(1500)));
+            Command::Send {
+                room,
+                text,
+                create,
+                no_wait,
+            } => {
+                assert_eq!(
+                    (room.as_str(), text.join(" ")),
+                    ("general", "hello world".into())
+                );
+                assert!(create && no_wait);
             }
             other => panic!("parsed as {other:?}"),
         }
+        assert!(Cli::try_parse_from(["neuralchat-cli", "send", "general"]).is_err());
+    }
+
+    #[test]
+    fn completions_parse_with_or_without_global_options() {
+        let cli = parse(&["completions", "zsh"]);
+        assert!(matches!(cli.command, Command::Completions { .. }));
+        assert_eq!(cli.servers, [endpoint::DEFAULT_SERVER]);
+        parse(&[
+            "--json",
+            "completions",
+            "bash",
+            "--timeout",
+            "2",
+            "--server",
+            "h:1",
+        ]);
     }
 
     #[test]
     fn chat_defaults_to_general() {
-        let cli = Cli::try_parse_from(["neuralchat-cli", "chat"]).unwrap();
-        assert!(matches!(cli.command, Command::Chat { room } if room == "general"));
+        let cli = parse(&["chat"]);
+        assert!(matches!(cli.command, Command::Chat { room, create: false } if room == "general"));
+    }
+
+    #[test]
+    fn subcommand_help_shows_only_its_own_options() {
+        let mut command = Cli::command();
+        command.build();
+        let help = |name: &str, command: &mut clap::Command| {
+            command
+                .find_subcommand_mut(name)
+                .map(|c| c.render_long_help().to_string())
+                .unwrap_or_default()
+        };
+        let send = help("send", &mut command);
+        assert!(
+            send.contains("--no-wait") && send.contains("--create"),
+            "{send}"
+        );
+        assert!(
+            !send.contains("--count") && !send.contains("--limit"),
+            "{send}"
+        );
+        let history = help("history", &mut command);
+        assert!(
+            !history.contains("--no-wait") && !history.contains("--create"),
+            "{history}"
+        );
+        // The global options come after the subcommand's own, under their heading.
+        let own = send.find("--no-wait").unwrap();
+        let global = send.find("Global options").unwrap();
+        assert!(
+            own < global && global < send.find("--server").unwrap(),
+            "{send}"
+        );
+        let completions = help("completions", &mut command);
+        assert!(!completions.contains("--server"), "{completions}");
+        assert!(!completions.contains("--timeout"), "{completions}");
     }
 }

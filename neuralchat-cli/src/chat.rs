@@ -1,24 +1,32 @@
-//! `chat [ROOM]`: interactive chat. Lines from stdin are sent to the room
-//! (a line starting with `/` is a server command, `//` sends a literal `/`;
-//! `/quit` is the client's own) and the room's events are printed as
-//! `[HH:MM:SS] author: text`, bot replies streaming in as they are written.
-//! Works with a pipe as well: at end of input it exits once the last line is
-//! answered.
+//! `chat [ROOM]`: interactive chat in an existing room (`--create` creates
+//! it). Lines from stdin are sent to the room (a line starting with `/` is
+//! a server command, `//` sends a literal `/`; `/quit` is the client's own)
+//! and the room's events are printed as every command prints them, bot
+//! replies streaming in as they are written. With a terminal on both ends
+//! it shows a prompt (`#general> `) and colour; with a pipe it is plain,
+//! and at end of input it exits once the last line is answered.
 
-use crate::client::{event_of, str_field, Client};
-use crate::commands::room::{fresh_live, join_room, list, new_client_id};
-use crate::commands::{open, Auth, Ctx};
+use crate::api::{self, Joined};
+use crate::client::Client;
+use crate::commands::{require_room, with_client, Auth, Ctx};
 use crate::error::{CliError, ErrorKind};
-use crate::output::{clean, format_mention, reply_prefix, without_ref, Style};
+use crate::frames::{answer_json, Live};
+use crate::interrupt::interrupted;
+use crate::replies::ReplyStream;
 use anyhow::{Context, Result};
-use chrono::Local;
-use neuralchat_core::protocol::ClientFrame;
-use serde_json::Value;
+use neuralchat_core::protocol::ServerFrame;
+use neuralchat_core::Event;
 use std::io::{BufRead, IsTerminal};
 use tokio::sync::mpsc;
 
-/// Added to the server's `/help` answer.
-const CLIENT_HELP: &str = "  /quit  leave the chat (end of input does the same)";
+/// The client's own commands, added to the server's `/help`.
+const CLIENT_COMMANDS: [(&str, &str); 1] =
+    [("/quit", "leave the chat (end of input does the same)")];
+
+/// Clears the current terminal line (the prompt).
+const CLEAR_LINE: &str = "\r\x1b[2K";
+/// Moves up to the line just typed and clears it (its event shows it).
+const CLEAR_TYPED_LINE: &str = "\x1b[1A\x1b[2K";
 
 /// What a line of input asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,45 +43,44 @@ enum Input {
 enum Step {
     /// A line of input, an input error, or the end of input.
     Line(Option<std::io::Result<String>>),
-    /// A live frame, or the connection failing.
-    Live(Result<Option<Value>>),
+    /// A live frame, or the connection failing (boxed: an event is large).
+    Live(Box<Result<Option<Live>>>),
     /// Ctrl-C.
     Interrupted,
 }
 
-/// A bot reply being written out as it streams.
-struct Streaming {
-    /// The reply event's id.
-    id: String,
-    /// The line's start (`[HH:MM:SS] Olga: `).
-    prefix: String,
-    /// The text shown so far.
-    text: String,
-}
-
-/// The chat's screen: the current room and a streaming reply, if any.
+/// The chat's screen: the current room, a streaming reply, the prompt.
 struct Screen<'a> {
     ctx: &'a Ctx,
     room: String,
-    streaming: Option<Streaming>,
+    stream: ReplyStream,
+    /// Whether to show a prompt (a terminal on stdin and stdout, no --json).
+    prompting: bool,
+    /// Whether the prompt is on the screen now.
+    prompt_shown: bool,
 }
 
-/// `chat [ROOM]`.
-pub async fn chat(ctx: &Ctx, room: &str) -> Result<()> {
-    let mut client = open(ctx, Auth::Required).await?;
-    let result = run(ctx, &mut client, room).await;
-    client.close().await;
-    result
+/// `chat [ROOM] [--create]`.
+pub async fn chat(ctx: &Ctx, room: &str, create: bool) -> Result<()> {
+    with_client(ctx, Auth::Required, async |client| {
+        run(ctx, client, room, create).await
+    })
+    .await
 }
 
-async fn run(ctx: &Ctx, client: &mut Client, room: &str) -> Result<()> {
+async fn run(ctx: &Ctx, client: &mut Client, room: &str, create: bool) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
+    if !create {
+        require_room(client, room, true).await?;
+    }
     let mut screen = Screen {
         ctx,
         room: String::new(),
-        streaming: None,
+        stream: ReplyStream::default(),
+        prompting: interactive && ctx.out.is_terminal() && !ctx.out.is_json(),
+        prompt_shown: false,
     };
-    let joined = join_room(client, room).await?;
+    let joined = api::join(client, room, None).await?;
     screen.enter(client, &joined, interactive)?;
     if interactive {
         eprintln!(
@@ -83,59 +90,59 @@ async fn run(ctx: &Ctx, client: &mut Client, room: &str) -> Result<()> {
     }
     let mut lines = stdin_lines();
     let mut failed = 0u64;
+    // One watch for Ctrl-C for the whole chat, looked at first.
+    let mut interrupt = std::pin::pin!(interrupted());
     loop {
+        screen.show_prompt()?;
         let step = tokio::select! {
+            biased;
+            () = &mut interrupt => Step::Interrupted,
             line = lines.recv() => Step::Line(line),
-            live = client.next_live(None) => Step::Live(live),
-            () = interrupted() => Step::Interrupted,
+            live = client.next_live(None) => Step::Live(Box::new(live)),
         };
         let line = match step {
             Step::Live(live) => {
-                if let Some(frame) = live? {
-                    screen.live(&frame)?;
+                if let Some(frame) = (*live)? {
+                    screen.live(frame)?;
                 }
                 continue;
             }
             Step::Interrupted | Step::Line(None) => break,
             Step::Line(Some(Err(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
-                eprintln!("error: bad_input: skipped a line that is not UTF-8");
+                screen.error("error: bad_input: skipped a line that is not UTF-8")?;
                 continue;
             }
             Step::Line(Some(Err(e))) => return Err(e).context("reading stdin"),
-            Step::Line(Some(Ok(line))) => line,
+            Step::Line(Some(Ok(line))) => {
+                screen.typed()?;
+                line
+            }
         };
         let text = match parse_input(&line) {
             Input::Empty => continue,
             Input::Quit => break,
             Input::Send(text) => text,
         };
-        let frame = ClientFrame::Send {
-            room: screen.room.clone(),
-            text: text.clone(),
-            client_id: Some(new_client_id()),
-        };
-        match client.request(&frame).await {
+        match api::submit(client, &screen.room, &text).await {
             Ok(answer) => {
                 // What arrived while waiting comes first, in order.
                 for frame in client.take_live() {
-                    screen.live(&frame)?;
+                    screen.live(frame)?;
                 }
-                screen.answer(client, &answer, interactive)?;
-                if str_field(&answer, "command") == "help" && !ctx.out.is_json() {
-                    screen.line(CLIENT_HELP)?;
-                }
+                screen.answer(client, answer, interactive)?;
             }
             Err(e) => {
-                screen.break_line()?;
-                recoverable(e)?;
+                screen.stream.break_line(&ctx.out)?;
+                recoverable(&mut screen, e)?;
                 failed += 1;
             }
         }
     }
     for frame in client.take_live() {
-        screen.live(&frame)?;
+        screen.live(frame)?;
     }
-    screen.break_line()?;
+    screen.hide_prompt()?;
+    screen.stream.break_line(&ctx.out)?;
     if failed > 0 {
         return Err(
             CliError::local("send_failed", format!("{failed} line(s) were refused")).into(),
@@ -147,176 +154,158 @@ async fn run(ctx: &Ctx, client: &mut Client, room: &str) -> Result<()> {
 impl Screen<'_> {
     /// Switches to the room of a `joined` answer: prints its recent history
     /// when `show_history`, then the live frames that came with the join.
-    fn enter(&mut self, client: &mut Client, joined: &Value, show_history: bool) -> Result<()> {
-        let name = str_field(joined, "room");
-        if !name.is_empty() {
-            self.room = name.to_string();
-        }
+    fn enter(&mut self, client: &mut Client, joined: &Joined, show_history: bool) -> Result<()> {
+        self.room = joined.room.clone();
         if show_history {
-            for event in list(joined, "history") {
+            for event in &joined.history {
                 self.event(event)?;
             }
         }
-        let buffered = client.take_live();
-        for frame in fresh_live(joined, client.user(), buffered) {
-            self.live(&frame)?;
+        let known: Vec<String> = joined.history.iter().map(|e| e.id.to_string()).collect();
+        for frame in client.take_live() {
+            let old = matches!(&frame, Live::Event(e) if known.contains(&e.id.to_string()));
+            if !old {
+                self.live(frame)?;
+            }
         }
         Ok(())
     }
 
     /// Shows the answer to a line: nothing for a message (its event shows
     /// it), the output of a command, or the new room after `/join`.
-    fn answer(&mut self, client: &mut Client, answer: &Value, interactive: bool) -> Result<()> {
-        match str_field(answer, "type") {
-            "ack" => Ok(()),
-            "joined" => {
+    fn answer(
+        &mut self,
+        client: &mut Client,
+        answer: ServerFrame,
+        interactive: bool,
+    ) -> Result<()> {
+        match answer {
+            ServerFrame::Ack { .. } => Ok(()),
+            ServerFrame::Joined {
+                room,
+                topic,
+                history,
+                more,
+                ..
+            } => {
+                let joined = Joined {
+                    room,
+                    topic,
+                    history,
+                    more,
+                };
                 if self.ctx.out.is_json() {
-                    self.ctx.out.value(&without_ref(answer.clone()))?;
+                    self.print(|out| out.json(&joined.frame()))?;
                 } else {
-                    self.line(&format!("* joined {}", str_field(answer, "room")))?;
+                    self.print(|out| out.line(&format!("* joined {}", joined.room)))?;
                 }
-                self.enter(client, answer, interactive)
+                self.enter(client, &joined, interactive)
             }
-            _ if self.ctx.out.is_json() => self.ctx.out.value(&without_ref(answer.clone())),
-            "command" => {
-                let text = clean(str_field(answer, "text"));
-                if text.is_empty() {
-                    return Ok(());
-                }
-                self.line(&text)
+            other if self.ctx.out.is_json() => self.print(|out| out.json(&answer_json(&other))),
+            ServerFrame::Command {
+                command,
+                text,
+                data,
+                ..
+            } => {
+                let render = self.ctx.out.render();
+                let lines = if command == "help" {
+                    render.help_lines(&text, &CLIENT_COMMANDS)
+                } else {
+                    render.command_lines(&command, &text, data.as_ref())
+                };
+                self.print(|out| out.lines(&lines))
             }
             _ => Ok(()),
         }
     }
 
     /// Shows a live frame.
-    fn live(&mut self, frame: &Value) -> Result<()> {
-        if let Some(event) = event_of(frame) {
-            return self.event(event);
-        }
-        match str_field(frame, "type") {
-            "reply_start" => self.reply_start(frame),
-            "delta" => self.delta(frame),
-            "mention" => match frame.get("event") {
-                // In this room the event itself shows it.
-                Some(event) if str_field(event, "room") != self.room => {
-                    if self.ctx.out.is_json() {
-                        self.ctx.out.value(event)
-                    } else {
-                        self.line(&format_mention(event, &Local))
-                    }
-                }
-                _ => Ok(()),
-            },
-            "error" => {
-                self.break_line()?;
-                eprintln!(
-                    "error: {}: {}",
-                    str_field(frame, "code"),
-                    str_field(frame, "message")
-                );
-                Ok(())
+    fn live(&mut self, frame: Live) -> Result<()> {
+        match frame {
+            Live::Event(event) => self.event(&event),
+            Live::ReplyStart(event) => {
+                self.hide_prompt()?;
+                let elsewhere = event.room != self.room;
+                self.stream.start(&self.ctx.out, &event, elsewhere)
             }
-            _ => Ok(()),
+            Live::Delta { id, text, .. } => self.stream.delta(&self.ctx.out, &id, &text),
+            // In this room the event itself shows it.
+            Live::Mention(event) if event.room != self.room => {
+                if self.ctx.out.is_json() {
+                    self.print(|out| out.json(&event))
+                } else {
+                    let line = self.ctx.out.render().mention_line(&event);
+                    self.print(|out| out.line(&line))
+                }
+            }
+            Live::Mention(_) => Ok(()),
+            Live::Notice(error) => {
+                self.stream.break_line(&self.ctx.out)?;
+                self.error(&format!("error: {error}"))
+            }
         }
     }
 
     /// Shows an event; one that ends the streaming reply completes its line.
-    fn event(&mut self, event: &Value) -> Result<()> {
-        let id = str_field(event, "id");
-        if let Some(streaming) = self.streaming.take_if(|s| s.id == id) {
-            let full = clean(str_field(event, "text"));
-            let stopped = event.get("stopped").and_then(Value::as_bool) == Some(true);
-            let suffix = if stopped { " [stopped]" } else { "" };
-            return match full.strip_prefix(&streaming.text) {
-                Some(rest) => self.ctx.out.line(&format!("{rest}{suffix}")),
-                None => {
-                    self.ctx.out.line("")?;
-                    self.show(event)
-                }
-            };
-        }
-        self.line_around_stream(|screen| screen.show(event))
+    fn event(&mut self, event: &Event) -> Result<()> {
+        self.hide_prompt()?;
+        let elsewhere = event.room != self.room;
+        self.stream.event(&self.ctx.out, event, elsewhere)
     }
 
-    /// Prints an event line (the event object with --json).
-    fn show(&self, event: &Value) -> Result<()> {
-        let elsewhere = str_field(event, "room") != self.room;
-        self.ctx.out.event(event, Style::Chat, elsewhere)
+    /// Prints on a line of its own (around a streaming reply).
+    fn print(&mut self, print: impl FnOnce(&crate::output::Output) -> Result<()>) -> Result<()> {
+        self.hide_prompt()?;
+        let out = &self.ctx.out;
+        self.stream.around(out, || print(out))
     }
 
-    /// Starts showing a streaming bot reply (human output, one at a time).
-    fn reply_start(&mut self, frame: &Value) -> Result<()> {
-        let Some(event) = frame.get("event") else {
-            return Ok(());
-        };
-        if self.ctx.out.is_json() || self.streaming.is_some() {
-            // Its final event shows it whole.
-            return Ok(());
-        }
-        let elsewhere = str_field(event, "room") != self.room;
-        let prefix = reply_prefix(event, &Local, Style::Chat, elsewhere);
-        let text = clean(str_field(event, "text"));
-        self.ctx.out.partial(&format!("{prefix}{text}"))?;
-        self.streaming = Some(Streaming {
-            id: str_field(event, "id").to_string(),
-            prefix,
-            text,
-        });
+    /// Prints an error on stderr, the prompt out of its way.
+    fn error(&mut self, line: &str) -> Result<()> {
+        self.hide_prompt()?;
+        eprintln!("{line}");
         Ok(())
     }
 
-    /// Adds a piece to the streaming reply.
-    fn delta(&mut self, frame: &Value) -> Result<()> {
-        let Some(streaming) = &mut self.streaming else {
-            return Ok(());
-        };
-        if streaming.id != str_field(frame, "id") {
-            return Ok(());
+    /// Shows the prompt when waiting for input (not while a reply streams).
+    fn show_prompt(&mut self) -> Result<()> {
+        if self.prompting && !self.prompt_shown && !self.stream.is_streaming() {
+            let prompt = self.ctx.out.render().prompt(&self.room);
+            self.ctx.out.partial(&prompt)?;
+            self.prompt_shown = true;
         }
-        let piece = clean(str_field(frame, "text"));
-        streaming.text.push_str(&piece);
-        self.ctx.out.partial(&piece)
+        Ok(())
     }
 
-    /// Prints a line of its own, keeping a streaming reply readable.
-    fn line(&mut self, text: &str) -> Result<()> {
-        let text = text.to_string();
-        self.line_around_stream(move |screen| screen.ctx.out.line(&text))
+    /// Takes the prompt off the screen before something is printed.
+    fn hide_prompt(&mut self) -> Result<()> {
+        if self.prompt_shown {
+            self.ctx.out.partial(CLEAR_LINE)?;
+            self.prompt_shown = false;
+        }
+        Ok(())
     }
 
-    /// Runs `print` on a line of its own: a streaming reply's partial line
-    /// is ended first and shown again after.
-    fn line_around_stream(&mut self, print: impl FnOnce(&Self) -> Result<()>) -> Result<()> {
-        match &self.streaming {
-            None => print(self),
-            Some(streaming) => {
-                let resume = format!("{}{}", streaming.prefix, streaming.text);
-                self.ctx.out.line("")?;
-                print(self)?;
-                self.ctx.out.partial(&resume)
-            }
+    /// A line was typed: the terminal moved past the prompt, and the
+    /// typed line is cleared (its event shows it as everyone sees it).
+    fn typed(&mut self) -> Result<()> {
+        if self.prompting && self.prompt_shown {
+            self.ctx.out.partial(CLEAR_TYPED_LINE)?;
         }
-    }
-
-    /// Ends a streaming reply's partial line (before errors and at exit).
-    fn break_line(&mut self) -> Result<()> {
-        match self.streaming.take() {
-            Some(_) => self.ctx.out.line(""),
-            None => Ok(()),
-        }
+        self.prompt_shown = false;
+        Ok(())
     }
 }
 
 /// Reports an error the chat can go on after (the server refused one line);
 /// a lost connection, a timeout or a local failure ends the chat.
-fn recoverable(error: anyhow::Error) -> Result<()> {
+fn recoverable(screen: &mut Screen<'_>, error: anyhow::Error) -> Result<()> {
     let server_refused = error
         .downcast_ref::<CliError>()
         .is_some_and(|e| e.kind == ErrorKind::Server);
     if server_refused {
-        eprintln!("error: {error}");
-        Ok(())
+        screen.error(&format!("error: {error}"))
     } else {
         Err(error)
     }
@@ -346,13 +335,6 @@ fn stdin_lines() -> mpsc::Receiver<std::io::Result<String>> {
         }
     });
     rx
-}
-
-/// Resolves on Ctrl-C; never, if the signal cannot be watched.
-pub async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 
 use crate::conn::{EmbeddedConn, FrameConn, WsConn};
 use crate::error::{server_code, CliError};
+use crate::frames::{self, Decoded, Live};
 use anyhow::Result;
-use neuralchat_core::protocol::{ClientFrame, PROTOCOL};
+use neuralchat_core::protocol::{ClientFrame, ServerFrame, PROTOCOL};
+use neuralchat_core::Event;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -31,7 +33,7 @@ pub struct Client {
     conn: FrameConn,
     timeout: Duration,
     next_ref: u64,
-    live: VecDeque<Value>,
+    live: VecDeque<Live>,
     user: Option<String>,
 }
 
@@ -125,7 +127,7 @@ impl Client {
     /// Sends a request and returns the answer frame (the one echoing the
     /// request's `ref`); an `error` answer becomes a [`CliError`]. A
     /// `rate_limited` answer is retried after a pause while time is left.
-    pub async fn request(&mut self, frame: &ClientFrame) -> Result<Value> {
+    pub async fn request(&mut self, frame: &ClientFrame) -> Result<ServerFrame> {
         let deadline = Instant::now() + self.timeout;
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -154,11 +156,11 @@ impl Client {
             token: token.to_string(),
         };
         match self.request(&frame).await {
-            Ok(answer) => {
-                let user = str_field(&answer, "user").to_string();
+            Ok(ServerFrame::Authenticated { user, .. }) => {
                 self.user = Some(user.clone());
                 Ok(user)
             }
+            Ok(other) => Err(unexpected("authenticated", &other).into()),
             Err(e) if server_code(&e) == Some("invalid_token") => {
                 let message = e
                     .downcast_ref::<CliError>()
@@ -174,11 +176,9 @@ impl Client {
         }
     }
 
-    /// The next live frame, oldest first: `event`, `reply_start`, `delta`,
-    /// `mention`, or an `error` notice without `ref` (e.g. `bot_busy`). From
-    /// the buffer, else from the connection; `Ok(None)` when `deadline`
-    /// passes first. Cancel-safe.
-    pub async fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Value>> {
+    /// The next live frame, oldest first: from the buffer, else from the
+    /// connection; `Ok(None)` when `deadline` passes first. Cancel-safe.
+    pub async fn next_live(&mut self, deadline: Option<Instant>) -> Result<Option<Live>> {
         loop {
             if let Some(frame) = self.live.pop_front() {
                 return Ok(Some(frame));
@@ -193,31 +193,28 @@ impl Client {
             let Some(text) = text else {
                 return Err(self.closed_error(None).into());
             };
-            match self.dispatch(&text)? {
-                Incoming::Fatal(frame) => return Err(fatal_of(&frame).into()),
-                // A late refusal, or an answer, of a request that already gave up.
-                Incoming::Refusal(_) | Incoming::Answer(..) | Incoming::Nothing => {}
+            // Anything else is a late refusal, or an answer, of a request
+            // that already gave up.
+            if let Some(Decoded::Fatal(error)) = self.dispatch(&text)? {
+                return Err(error.into());
             }
         }
     }
 
-    /// The next live event (the `event` of an `event` frame); other live
-    /// frames are skipped. `Ok(None)` when `deadline` passes first. Cancel-safe.
-    pub async fn next_event(&mut self, deadline: Option<Instant>) -> Result<Option<Value>> {
+    /// The next live event; other live frames are skipped. `Ok(None)` when
+    /// `deadline` passes first. Cancel-safe.
+    pub async fn next_event(&mut self, deadline: Option<Instant>) -> Result<Option<Event>> {
         loop {
             match self.next_live(deadline).await? {
                 None => return Ok(None),
-                Some(frame) => {
-                    if let Some(event) = event_of(&frame) {
-                        return Ok(Some(event.clone()));
-                    }
-                }
+                Some(Live::Event(event)) => return Ok(Some(event)),
+                Some(_) => {}
             }
         }
     }
 
     /// Takes the live frames buffered so far.
-    pub fn take_live(&mut self) -> Vec<Value> {
+    pub fn take_live(&mut self) -> Vec<Live> {
         self.live.drain(..).collect()
     }
 
@@ -227,10 +224,15 @@ impl Client {
     }
 
     /// Waits for the answer with `reference`, buffering live frames
-    /// meanwhile. Some `error` frames without a `ref` are taken as the answer
-    /// too: the server refuses some frames before reading their `ref` (e.g.
-    /// `rate_limited`), and this client has one request in flight at a time.
-    async fn answer(&mut self, reference: &str, deadline: Instant, kind: &str) -> Result<Value> {
+    /// meanwhile. `error` frames without a `ref` that refuse a frame unread
+    /// are taken as the answer too: this client has one request in flight
+    /// at a time.
+    async fn answer(
+        &mut self,
+        reference: &str,
+        deadline: Instant,
+        kind: &str,
+    ) -> Result<ServerFrame> {
         loop {
             let text = match timeout_at(deadline, self.conn.recv()).await {
                 Err(_) => {
@@ -244,49 +246,24 @@ impl Client {
                 Ok(Some(text)) => text,
             };
             match self.dispatch(&text)? {
-                Incoming::Answer(answer_ref, frame) if answer_ref == reference => {
-                    return match frame.get("type").and_then(Value::as_str) {
-                        Some("error") => Err(error_of(&frame).into()),
-                        _ => Ok(frame),
-                    };
+                Some(Decoded::Answer(answer_ref, answer)) if answer_ref == reference => {
+                    return answer.map_err(Into::into);
                 }
-                Incoming::Refusal(frame) => return Err(error_of(&frame).into()),
-                Incoming::Fatal(frame) => return Err(fatal_of(&frame).into()),
-                Incoming::Answer(..) | Incoming::Nothing => {}
+                Some(Decoded::Refusal(error) | Decoded::Fatal(error)) => return Err(error.into()),
+                _ => {}
             }
         }
     }
 
-    /// Sorts one incoming frame: live frames are buffered; answers and the
-    /// `error` frames without a `ref` that concern the client are returned.
-    fn dispatch(&mut self, text: &str) -> Result<Incoming> {
-        let frame: Value = serde_json::from_str(text).map_err(|e| {
-            CliError::protocol(format!("the server sent a frame that is not JSON: {e}"))
-        })?;
-        let kind = frame.get("type").and_then(Value::as_str).unwrap_or("");
-        let reference = match frame.get("ref") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        Ok(match (kind, reference) {
-            ("event" | "reply_start" | "delta" | "mention", _) => {
-                self.live.push_back(frame);
-                Incoming::Nothing
+    /// Decodes one incoming frame: live frames are buffered (`None`), the
+    /// rest is returned.
+    fn dispatch(&mut self, text: &str) -> Result<Option<Decoded>> {
+        Ok(match frames::decode(text)? {
+            Decoded::Live(live) => {
+                self.live.push_back(live);
+                None
             }
-            ("error", None) => match str_field(&frame, "code") {
-                // Refused before the server could read the frame's `ref`.
-                "rate_limited" | "frame_too_large" | "bad_json" => Incoming::Refusal(frame),
-                // The server is closing the connection.
-                "slow_consumer" | "shutting_down" => Incoming::Fatal(frame),
-                // A notice about something earlier (`bot_busy`, ...).
-                _ => {
-                    self.live.push_back(frame);
-                    Incoming::Nothing
-                }
-            },
-            (_, Some(reference)) => Incoming::Answer(reference, frame),
-            (_, None) => Incoming::Nothing,
+            other => Some(other),
         })
     }
 
@@ -299,25 +276,12 @@ impl Client {
     }
 }
 
-/// What an incoming frame is, once live frames are buffered.
-enum Incoming {
-    /// An answer, with its `ref`.
-    Answer(String, Value),
-    /// An `error` without a `ref` refusing the frame this client sent last
-    /// (this client has one request in flight at a time).
-    Refusal(Value),
-    /// An `error` without a `ref` that ends the connection.
-    Fatal(Value),
-    /// A live frame (buffered) or something to ignore.
-    Nothing,
-}
-
-/// The event of an `event` frame.
-pub fn event_of(frame: &Value) -> Option<&Value> {
-    match frame.get("type").and_then(Value::as_str) {
-        Some("event") => frame.get("event"),
-        _ => None,
-    }
+/// The error for an answer of the wrong kind.
+pub fn unexpected(wanted: &str, got: &ServerFrame) -> CliError {
+    CliError::protocol(format!(
+        "expected a {wanted} answer, got {}",
+        frames::frame_name(got)
+    ))
 }
 
 /// Checks a `hello` frame; returns the node id.
@@ -347,22 +311,13 @@ fn encode(frame: &ClientFrame, reference: &str) -> Result<String> {
     Ok(value.to_string())
 }
 
-/// The [`CliError`] for an `error` frame announcing the server closes the
-/// connection (`slow_consumer`, `shutting_down`): a lost connection (exit 3),
-/// keeping the server's code.
-fn fatal_of(frame: &Value) -> CliError {
-    let mut error = CliError::closed(str_field(frame, "message"));
-    error.code = str_field(frame, "code").to_owned();
-    error
-}
-
 /// The [`CliError`] for an `error` frame.
 fn error_of(frame: &Value) -> CliError {
     CliError::server(str_field(frame, "code"), str_field(frame, "message"))
 }
 
 /// A string field of a frame, or "" when absent.
-pub fn str_field<'a>(frame: &'a Value, name: &str) -> &'a str {
+fn str_field<'a>(frame: &'a Value, name: &str) -> &'a str {
     frame.get(name).and_then(Value::as_str).unwrap_or("")
 }
 

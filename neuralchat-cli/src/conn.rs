@@ -7,11 +7,17 @@ use futures_util::{SinkExt, StreamExt};
 use neuralchat_core::{Disconnect, Engine, EngineConfig, Inbound, SessionLink};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// How long a graceful close may take before the connection is just dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// The longest wait for the server's answer to the client's Close frame.
+const CLOSE_GRACE_MAX: Duration = Duration::from_secs(1);
+/// The shortest: enough for a server on this machine or network to read
+/// the Close frame before the TCP connection ends (a Close followed too
+/// closely by the end of the stream is logged as a protocol error).
+const CLOSE_GRACE_MIN: Duration = Duration::from_millis(100);
 
 /// A frame connection: send client frames, receive server frames, as JSON text.
 pub enum FrameConn {
@@ -70,11 +76,14 @@ pub struct WsConn {
     url: String,
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     close_reason: Option<String>,
+    /// How long the opening handshake took: a measure of the round trip.
+    handshake: Duration,
 }
 
 impl WsConn {
     /// Opens a WebSocket to `url` (already normalised).
     pub async fn connect(url: &str) -> Result<Self> {
+        let started = std::time::Instant::now();
         // `true`: TCP_NODELAY, so a typed line leaves at once (with Nagle on,
         // back-to-back frames wait for the server's delayed ACK, ~40 ms).
         let (stream, _response) = tokio_tungstenite::connect_async_with_config(url, None, true)
@@ -84,6 +93,7 @@ impl WsConn {
             url: url.to_string(),
             stream,
             close_reason: None,
+            handshake: started.elapsed(),
         })
     }
 
@@ -133,10 +143,37 @@ impl WsConn {
         }
     }
 
+    /// The WebSocket close handshake: sends a Close frame (or, when the
+    /// server closed first, the reply to its Close), then reads until the
+    /// server's Close or the end of the stream, so that the server sees a
+    /// clean close rather than the connection vanishing. The wait is
+    /// bounded by [`close_grace`]; a failed or slow close changes nothing
+    /// for the user: the command is done.
     async fn close(mut self) {
-        // A failed or slow close changes nothing for the user: the command is done.
-        let _ = tokio::time::timeout(CLOSE_GRACE, self.stream.close(None)).await;
+        let handshake = async {
+            let close = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            if self.stream.close(Some(close)).await.is_err() {
+                return;
+            }
+            // Frames still on their way, then the server's Close, then the end.
+            while let Some(Ok(message)) = self.stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(close_grace(self.handshake), handshake).await;
     }
+}
+
+/// How long to wait for the server's Close: twice the opening handshake's
+/// time (a round trip or two), within [`CLOSE_GRACE_MIN`] and
+/// [`CLOSE_GRACE_MAX`].
+fn close_grace(handshake: Duration) -> Duration {
+    (handshake * 2).clamp(CLOSE_GRACE_MIN, CLOSE_GRACE_MAX)
 }
 
 /// A session of a [`neuralchat_core::Engine`] running in this process.
@@ -215,6 +252,46 @@ impl EmbeddedConn {
 mod tests {
     use super::*;
     use tokio::net::TcpListener;
+
+    #[test]
+    fn the_close_grace_follows_the_round_trip_within_bounds() {
+        assert_eq!(close_grace(Duration::from_millis(1)), CLOSE_GRACE_MIN);
+        assert_eq!(
+            close_grace(Duration::from_millis(200)),
+            Duration::from_millis(400)
+        );
+        assert_eq!(close_grace(Duration::from_secs(3)), CLOSE_GRACE_MAX);
+    }
+
+    /// The client answers the server's Close and sends its own, waiting
+    /// for the server's before it goes.
+    #[tokio::test]
+    async fn close_performs_the_websocket_handshake() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let first = ws.next().await;
+            // Answer the Close (tungstenite replies by itself on the next poll).
+            let rest = ws.next().await;
+            (first, rest.is_none() || matches!(rest, Some(Err(_))))
+        });
+        let conn = WsConn::connect(&format!("ws://{addr}/ws")).await.unwrap();
+        let started = std::time::Instant::now();
+        conn.close().await;
+        assert!(
+            started.elapsed() < CLOSE_GRACE_MAX,
+            "{:?}",
+            started.elapsed()
+        );
+        let (first, ended) = server.await.unwrap();
+        match first {
+            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Normal),
+            other => panic!("the server got {other:?} instead of a Close"),
+        }
+        assert!(ended);
+    }
 
     /// The CLI's own socket has Nagle's algorithm off, read back from the
     /// kernel on a real connection.

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Timeout,
     /// A failure on this side (no password, not logged in, bad local state).
     Local,
+    /// Ctrl-C stopped the command before it finished.
+    Interrupted,
 }
 
 /// A failure printed as `error: <code>: <message>`.
@@ -58,6 +60,15 @@ impl CliError {
         Self::new(ErrorKind::Local, code, message)
     }
 
+    /// Ctrl-C stopped the command.
+    pub fn interrupted() -> Self {
+        Self::new(
+            ErrorKind::Interrupted,
+            "interrupted",
+            "stopped by Ctrl-C before the command finished",
+        )
+    }
+
     /// The command needs a stored token and there is none.
     pub fn not_logged_in() -> Self {
         Self::local(
@@ -76,12 +87,13 @@ impl CliError {
 
     /// The process exit status for this failure: 1 for server and local
     /// errors, 3 when no server could be reached or the connection was lost,
-    /// 4 on a timeout (clap uses 2 for usage errors).
+    /// 4 on a timeout, 130 on Ctrl-C (clap uses 2 for usage errors).
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             ErrorKind::Server | ErrorKind::Local => 1,
             ErrorKind::Connect => 3,
             ErrorKind::Timeout => 4,
+            ErrorKind::Interrupted => 130,
         }
     }
 }
@@ -116,6 +128,7 @@ mod tests {
         assert_eq!(e.exit_code(), 1);
         assert_eq!(CliError::connect("x").exit_code(), 3);
         assert_eq!(CliError::timeout("x").exit_code(), 4);
+        assert_eq!(CliError::interrupted().exit_code(), 130);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! written once against a small frame transport ([`conn::FrameConn`]) and so
 //! works the same against a server and with `--embedded`.
 
+#![warn(missing_docs)]
+
+mod api;
 mod args;
 mod chat;
 mod client;
@@ -9,7 +12,11 @@ mod commands;
 mod conn;
 mod endpoint;
 mod error;
+mod frames;
+mod interrupt;
 mod output;
+mod render;
+mod replies;
 mod token_store;
 
 use clap::Parser;

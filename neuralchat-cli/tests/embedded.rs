@@ -133,18 +133,43 @@ fn a_whole_session_in_embedded_mode() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    let sent = sandbox.cli(&["send", "general", "hello"]).ok();
-    let id = sent.stdout.trim().to_string();
-    assert_eq!(id.len(), 36, "an event id: {id:?}");
+    // Reading and sending never create a room: `join` does.
+    let missing = sandbox.cli(&["send", "general", "hello"]).failed();
+    assert!(
+        missing
+            .stderr
+            .contains("error: unknown_room: no room named \"general\""),
+        "{}",
+        missing.stderr
+    );
+    let missing = sandbox.cli(&["history", "general"]).failed();
+    assert!(
+        missing.stderr.contains("neuralchat-cli join general"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(sandbox.cli(&["rooms"]).ok().stdout, "");
+    let joined = sandbox.cli(&["join", "general"]).ok();
+    assert_eq!(joined.stdout.trim(), "joined general");
 
+    // `send` prints the message as an event line; the id only with --json.
     let ack = sandbox
-        .cli(&["--json", "send", "general", "second"])
+        .cli(&["--json", "send", "general", "hello"])
         .ok()
         .json_lines();
     assert_eq!(ack.len(), 1);
     assert_eq!(ack[0]["type"], "ack");
     assert_eq!(ack[0]["room"], "general");
     assert!(ack[0].get("ref").is_none());
+    let id = ack[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "an event id: {id:?}");
+    let sent = sandbox.cli(&["send", "general", "second"]).ok();
+    assert!(sent.stdout.starts_with('['), "{}", sent.stdout);
+    assert!(
+        sent.stdout.ends_with("] alice: second\n"),
+        "{}",
+        sent.stdout
+    );
 
     let events = sandbox
         .cli(&["history", "general", "--json"])
@@ -181,7 +206,7 @@ fn a_whole_session_in_embedded_mode() {
     let human = sandbox.cli(&["history", "general"]).ok();
     assert!(human.stdout.contains(" alice: hello\n"), "{}", human.stdout);
     assert!(
-        human.stdout.contains("* alice joined general"),
+        human.stdout.contains("] * alice joined #general\n"),
         "{}",
         human.stdout
     );
@@ -210,8 +235,18 @@ fn a_whole_session_in_embedded_mode() {
     assert!(chat.stdout.contains("] alice: one\n"), "{}", chat.stdout);
     assert!(chat.stdout.contains("] alice: /slash\n"), "{}", chat.stdout);
     assert!(chat.stdout.contains("] alice: two\n"), "{}", chat.stdout);
+    let chat = sandbox.run(&["chat", "random"], None, "three\n").failed();
+    assert!(
+        chat.stderr.contains("error: unknown_room:"),
+        "{}",
+        chat.stderr
+    );
     let chat = sandbox
-        .run(&["chat", "random"], None, "three\n/quit\nnot sent\n")
+        .run(
+            &["chat", "random", "--create"],
+            None,
+            "three\n/quit\nnot sent\n",
+        )
         .ok();
     assert!(chat.stdout.contains("] alice: three\n"), "{}", chat.stdout);
     let random = sandbox

@@ -204,6 +204,14 @@ async fn bridge(
                         warn!(log, "oversize websocket frame"; "code" => %error.code);
                         break Ending::Close(Some(error), CloseCode::Size, "frame_too_large".into());
                     }
+                    // A client that sends its Close and hangs up at once can
+                    // have both arrive in one read; actix-ws then reports the
+                    // end of the payload instead of the Close. That is a
+                    // client leaving, not a protocol error.
+                    Some(Err(e)) if e.to_string().contains("EOF") => {
+                        debug!(log, "client left"; "detail" => %e);
+                        break Ending::ClientClosed;
+                    }
                     Some(Err(e)) => {
                         warn!(log, "websocket protocol error"; "error" => %e);
                         break Ending::Close(None, CloseCode::Protocol, String::new());

@@ -1,14 +1,13 @@
 //! `register`, `login` and `logout`.
 
-use super::{open, Auth, Ctx};
+use super::{with_client, Auth, Ctx};
 use crate::args::Credentials;
-use crate::client::{str_field, Client};
+use crate::client::{unexpected, Client};
 use crate::error::{server_code, CliError};
-use crate::output::without_ref;
 use crate::token_store::StoredSession;
 use anyhow::{Context, Result};
-use neuralchat_core::protocol::ClientFrame;
-use serde_json::{json, Value};
+use neuralchat_core::protocol::{ClientFrame, ServerFrame};
+use serde_json::json;
 use std::io::BufRead;
 
 /// The environment variable holding the password.
@@ -20,15 +19,17 @@ pub async fn register(ctx: &Ctx, creds: &Credentials) -> Result<()> {
         username: creds.name.clone(),
         password: password(creds.password_stdin)?,
     };
-    let mut client = open(ctx, Auth::None).await?;
-    let answer = client.request(&frame).await;
-    client.close().await;
-    let answer = answer?;
+    let user = with_client(ctx, Auth::None, async |client| {
+        match client.request(&frame).await? {
+            ServerFrame::Registered { user, .. } => Ok(user),
+            other => Err(unexpected("registered", &other).into()),
+        }
+    })
+    .await?;
     if ctx.out.is_json() {
-        ctx.out.value(&without_ref(answer))
+        ctx.out.json(&json!({"type": "registered", "user": user}))
     } else {
-        ctx.out
-            .line(&format!("registered {}", str_field(&answer, "user")))
+        ctx.out.line(&format!("registered {user}"))
     }
 }
 
@@ -38,22 +39,29 @@ pub async fn login(ctx: &Ctx, creds: &Credentials) -> Result<()> {
         username: creds.name.clone(),
         password: password(creds.password_stdin)?,
     };
-    let mut client = open(ctx, Auth::None).await?;
-    let answer = client.request(&frame).await;
-    client.close().await;
-    let answer = answer?;
-    let session = StoredSession {
-        user: str_field(&answer, "user").to_string(),
-        token: str_field(&answer, "token").to_string(),
-        expires_at: answer.get("expires_at").and_then(Value::as_i64),
-    };
+    let session = with_client(ctx, Auth::None, async |client| {
+        match client.request(&frame).await? {
+            ServerFrame::LoggedIn {
+                user,
+                token,
+                expires_at,
+                ..
+            } => Ok(StoredSession {
+                user,
+                token,
+                expires_at: Some(expires_at),
+            }),
+            other => Err(unexpected("logged_in", &other).into()),
+        }
+    })
+    .await?;
     if session.token.is_empty() {
         return Err(CliError::protocol("the logged_in answer carries no token").into());
     }
     ctx.store.save(&session)?;
     if ctx.out.is_json() {
         // The token stays in the session file, out of logs and terminals.
-        ctx.out.value(&json!({
+        ctx.out.json(&json!({
             "type": "logged_in",
             "user": session.user,
             "expires_at": session.expires_at,
@@ -69,13 +77,11 @@ pub async fn logout(ctx: &Ctx) -> Result<()> {
     let Some(stored) = ctx.store.load()? else {
         return Err(CliError::not_logged_in().into());
     };
-    let mut client = Client::connect(&ctx.target, ctx.timeout).await?;
-    let outcome = async {
+    let outcome = with_client(ctx, Auth::None, async |client: &mut Client| {
         client.authenticate(&stored.token).await?;
         client.request(&ClientFrame::Logout {}).await
-    }
+    })
     .await;
-    client.close().await;
     match outcome {
         Ok(_) => {}
         Err(e) if server_code(&e) == Some("invalid_token") => {}
@@ -84,7 +90,7 @@ pub async fn logout(ctx: &Ctx) -> Result<()> {
     ctx.store.clear()?;
     if ctx.out.is_json() {
         ctx.out
-            .value(&json!({"type": "logged_out", "user": stored.user}))
+            .json(&json!({"type": "logged_out", "user": stored.user}))
     } else {
         ctx.out.line(&format!("logged out {}", stored.user))
     }

@@ -164,8 +164,8 @@ impl Engine {
                 let lines: Vec<String> = rooms
                     .iter()
                     .map(|r| match &r.topic {
-                        Some(t) => format!("{} ({} members) — {t}", r.name, r.members),
-                        None => format!("{} ({} members)", r.name, r.members),
+                        Some(t) => format!("{} ({}) — {t}", r.name, members_text(r.members)),
+                        None => format!("{} ({})", r.name, members_text(r.members)),
                     })
                     .collect();
                 let mut o = output("rooms", room, lines.join("\n"));
@@ -358,5 +358,14 @@ impl Engine {
         let target = self.registered_name(target).await?;
         let text = format!("{target} {done}");
         self.change(user, room, make(target), command, &text).await
+    }
+}
+
+/// "1 member", "2 members".
+fn members_text(count: u64) -> String {
+    if count == 1 {
+        "1 member".to_owned()
+    } else {
+        format!("{count} members")
     }
 }
