@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     };
     // Take the port first: a busy port is one clear line, before the
     // store and the bots start.
-    let listener = match std::net::TcpListener::bind(&config.bind) {
+    let listener = match listen(&config.bind) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("neuralchat-server: cannot listen on {}: {e}", config.bind);
@@ -139,6 +139,15 @@ async fn main() -> anyhow::Result<()> {
     server.await.context("server failed")?;
     engine.shutdown().await;
     Ok(())
+}
+
+/// Binds `addr` with the accept backlog actix-web would use (2,048; the
+/// standard library's 128 drops connections under a burst).
+fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    let socket = socket2::Socket::from(listener);
+    socket.listen(2048)?;
+    Ok(socket.into())
 }
 
 /// Waits for SIGINT or SIGTERM; returns its name.
