@@ -16,6 +16,9 @@ if [ "${1:-build}" = test ]; then
     # A Python venv (with cmake) builds llama.cpp's server and the tiny test
     # model (scripts/llama/setup.sh).
     want+=(python3 python3-venv)
+    # libclang (bindgen) and cmake build llama.cpp into the server for the
+    # `local-llm` feature's tests (backend = "local").
+    want+=(libclang-dev)
     # Real Mosquitto brokers for the mesh tests (started by the tests on free
     # ports, never as a service).
     want+=(mosquitto mosquitto-clients)

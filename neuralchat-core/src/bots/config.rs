@@ -12,7 +12,9 @@ pub struct BotConfig {
     /// Other names it answers to (e.g. "Ольга").
     pub aliases: Vec<String>,
     /// `openai` (any OpenAI-compatible server: llama.cpp's llama-server,
-    /// vLLM, LM Studio, Ollama's /v1) or `ollama` (Ollama's /api/chat).
+    /// vLLM, LM Studio, Ollama's /v1), `ollama` (Ollama's /api/chat), or
+    /// `local` (a GGUF model run inside the server: `model_path`; needs the
+    /// `local-llm` feature).
     pub backend: BackendKind,
     /// The server's base URL.
     pub url: String,
@@ -40,6 +42,13 @@ pub struct BotConfig {
     pub daily_token_budget: Option<u64>,
     /// Bearer key for hosted OpenAI-compatible servers, if needed.
     pub api_key: Option<String>,
+    /// `backend = "local"`: the GGUF model file run inside the server.
+    pub model_path: Option<String>,
+    /// `backend = "local"`: CPU threads per generation; none: half the
+    /// cores, shared among `max_concurrent` generations (at least 1).
+    pub threads: Option<usize>,
+    /// `backend = "local"`: replies generated at once; the rest wait.
+    pub max_concurrent: usize,
 }
 
 /// Defaults for keys a `[[bots]]` table leaves out; `name` has none and
@@ -62,6 +71,9 @@ impl Default for BotConfig {
             per_user_queue: 2,
             daily_token_budget: None,
             api_key: None,
+            model_path: None,
+            threads: None,
+            max_concurrent: 1,
         }
     }
 }
@@ -79,6 +91,15 @@ impl BotConfig {
         }
     }
 
+    /// Where the model is: the server's URL, or for `backend = "local"`
+    /// the model file.
+    pub fn location(&self) -> &str {
+        match (self.backend, &self.model_path) {
+            (BackendKind::Local, Some(path)) => path,
+            _ => &self.url,
+        }
+    }
+
     /// Checks values that types cannot, naming the offending key.
     pub fn validate(&self, index: usize) -> Result<(), String> {
         let key = |k: &str| format!("bots[{index}].{k}");
@@ -89,7 +110,17 @@ impl BotConfig {
                 self.name
             ));
         }
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+        if self.backend == BackendKind::Local {
+            self.validate_local(index)?;
+        } else if self.model_path.is_some() {
+            return Err(format!(
+                "{} is only used with backend = \"local\"",
+                key("model_path")
+            ));
+        }
+        if self.backend != BackendKind::Local
+            && !(self.url.starts_with("http://") || self.url.starts_with("https://"))
+        {
             return Err(format!("{} must be an http(s) URL", key("url")));
         }
         for (k, zero) in [
@@ -112,6 +143,35 @@ impl BotConfig {
         }
         if !(0.0..=2.0).contains(&self.temperature) {
             return Err(format!("{} must be in 0..=2", key("temperature")));
+        }
+        Ok(())
+    }
+
+    /// The keys of `backend = "local"`.
+    fn validate_local(&self, index: usize) -> Result<(), String> {
+        let key = |k: &str| format!("bots[{index}].{k}");
+        if !cfg!(feature = "local-llm") {
+            return Err(format!(
+                "{}: \"local\" needs a server built with the local-llm feature \
+                 (cargo build -p neuralchat-server --features local-llm)",
+                key("backend")
+            ));
+        }
+        if self
+            .model_path
+            .as_deref()
+            .is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(format!(
+                "{} must name a GGUF model file with backend = \"local\"",
+                key("model_path")
+            ));
+        }
+        if self.threads == Some(0) {
+            return Err(format!("{} must be above 0", key("threads")));
+        }
+        if self.max_concurrent == 0 {
+            return Err(format!("{} must be above 0", key("max_concurrent")));
         }
         Ok(())
     }

@@ -58,6 +58,13 @@ impl BotHealth {
 /// What to do about a model server that does not answer, for logs and
 /// for the room: the URL, and the fix.
 pub fn unreachable_hint(client: &LlmClient) -> String {
+    if client.kind() == super::backend::BackendKind::Local {
+        return format!(
+            "the model file {} did not load: check the bot's model_path in [[bots]] \
+             (a GGUF file llama.cpp can read)",
+            client.endpoint()
+        );
+    }
     format!(
         "no model server answers at {}: start one there (e.g. llama-server -m MODEL.gguf \
          --port PORT) or set the bot's url in [[bots]]",

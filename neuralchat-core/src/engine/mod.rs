@@ -159,13 +159,9 @@ impl EngineBuilder {
 fn start_bots(shared: &Arc<Shared>, hub: &Addr<Hub>) -> Result<Vec<BotEntry>, EngineError> {
     let mut bots = Vec::new();
     for config in &shared.config.bots {
-        let timeout = Duration::from_secs(config.timeout_secs);
-        let mut client = LlmClient::new(config.backend, &config.url, timeout)
+        let client = LlmClient::for_bot(config)
             .map_err(|e| EngineError::Config(format!("bot {}: {e}", config.name)))?;
-        if let Some(key) = &config.api_key {
-            client = client.with_api_key(key.clone());
-        }
-        shared.bot_health.track(&config.name, &config.url);
+        shared.bot_health.track(&config.name, config.location());
         actix::spawn(probe_model_server(
             shared.clone(),
             config.clone(),
@@ -189,9 +185,9 @@ async fn probe_model_server(shared: Arc<Shared>, config: BotConfig, client: LlmC
         .record(&config.name, outcome.as_ref().map(|_| ()));
     match outcome {
         Ok(()) => info!(shared.log, "bot ready"; "bot" => &config.name,
-            "backend" => config.backend.as_str(), "model" => &config.model, "url" => &config.url),
+            "backend" => config.backend.as_str(), "model" => &config.model, "url" => config.location()),
         Err(e) => warn!(shared.log, "bot model server not reachable"; "bot" => &config.name,
-            "url" => &config.url, "error" => %e,
+            "url" => config.location(), "error" => %e,
             "fix" => crate::bots::health::unreachable_hint(&client)),
     }
 }

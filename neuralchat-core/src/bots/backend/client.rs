@@ -27,6 +27,9 @@ pub struct LlmClient {
     http: reqwest::Client,
     timeout: Duration,
     api_key: Option<String>,
+    /// `BackendKind::Local`: the model run in this process.
+    #[cfg(feature = "local-llm")]
+    local: Option<std::sync::Arc<super::local::LocalModel>>,
 }
 
 impl LlmClient {
@@ -64,6 +67,7 @@ impl LlmClient {
         let full = match kind {
             BackendKind::OpenAi => openai::endpoint(url),
             BackendKind::Ollama => ollama::endpoint(url),
+            BackendKind::Local => return Err(local_has_no_url()),
         };
         let endpoint = reqwest::Url::parse(&full)
             .map_err(|e| BackendError::Config(format!("bad backend URL {url:?}: {e}")))?;
@@ -78,7 +82,72 @@ impl LlmClient {
             http,
             timeout,
             api_key: None,
+            #[cfg(feature = "local-llm")]
+            local: None,
         })
+    }
+
+    /// A client for a bot's configuration: its backend, URL or model
+    /// file, timeout and API key. For `backend = "local"` the file must
+    /// exist (it is loaded by [`LlmClient::probe`] or the first reply).
+    pub fn for_bot(config: &crate::bots::BotConfig) -> Result<Self, BackendError> {
+        let timeout = Duration::from_secs(config.timeout_secs);
+        let client = match config.backend {
+            #[cfg(feature = "local-llm")]
+            BackendKind::Local => Self::local(
+                &super::local::LocalSettings {
+                    model_path: config.model_path.clone().unwrap_or_default().into(),
+                    threads: config.threads,
+                    max_concurrent: config.max_concurrent,
+                },
+                timeout,
+            )?,
+            #[cfg(not(feature = "local-llm"))]
+            BackendKind::Local => {
+                return Err(BackendError::Config(
+                    "backend \"local\" needs a server built with the local-llm feature".to_owned(),
+                ))
+            }
+            kind => Self::new(kind, &config.url, timeout)?,
+        };
+        Ok(match &config.api_key {
+            Some(key) => client.with_api_key(key.clone()),
+            None => client,
+        })
+    }
+
+    /// A client for a GGUF model run in this process ([`BackendKind::Local`]).
+    /// Fails with [`BackendError::Config`] when the file does not exist or
+    /// the timeout is zero; the model itself loads later (see
+    /// [`LlmClient::probe`]). `timeout` bounds the wait for each piece.
+    #[cfg(feature = "local-llm")]
+    pub fn local(
+        settings: &super::local::LocalSettings,
+        timeout: Duration,
+    ) -> Result<Self, BackendError> {
+        if timeout.is_zero() {
+            return Err(BackendError::Config(
+                "the timeout must not be zero".to_owned(),
+            ));
+        }
+        let model = super::local::LocalModel::new(settings)?;
+        let endpoint = reqwest::Url::from_file_path(model.path()).map_err(|()| {
+            BackendError::Config(format!("bad model path {}", model.path().display()))
+        })?;
+        Ok(Self {
+            kind: BackendKind::Local,
+            endpoint,
+            http: reqwest::Client::new(),
+            timeout,
+            api_key: None,
+            local: Some(std::sync::Arc::new(model)),
+        })
+    }
+
+    /// The model run in this process, for [`BackendKind::Local`].
+    #[cfg(feature = "local-llm")]
+    pub fn local_model(&self) -> Option<&std::sync::Arc<super::local::LocalModel>> {
+        self.local.as_ref()
     }
 
     /// Sends `Authorization: Bearer KEY` with every request (for servers
@@ -109,7 +178,14 @@ impl LlmClient {
     /// Whether something answers HTTP at the server's base URL (any status
     /// counts: llama.cpp, OpenAI-compatible servers and Ollama all answer
     /// there differently). Fails with `Connect` or `Timeout` otherwise.
+    ///
+    /// For [`BackendKind::Local`]: loads the model file (once); `Ok` when
+    /// it is loaded.
     pub async fn probe(&self) -> Result<(), BackendError> {
+        #[cfg(feature = "local-llm")]
+        if let Some(local) = &self.local {
+            return local.load().await;
+        }
         let mut request = self.http.get(self.base_url());
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -131,6 +207,10 @@ impl LlmClient {
     /// here; later ones come from the stream. Dropping the stream aborts
     /// the request.
     pub async fn stream(&self, req: &CompletionRequest) -> Result<TokenStream, BackendError> {
+        #[cfg(feature = "local-llm")]
+        if let Some(local) = &self.local {
+            return Ok(local.stream(req, self.timeout));
+        }
         let builder = self.http.post(self.endpoint.clone());
         let builder = match self.kind {
             BackendKind::OpenAi => builder
@@ -139,6 +219,7 @@ impl LlmClient {
             BackendKind::Ollama => builder
                 .json(&ollama::Body::new(req))
                 .header(ACCEPT, HeaderValue::from_static("application/x-ndjson")),
+            BackendKind::Local => return Err(local_has_no_url()),
         };
         let builder = match &self.api_key {
             Some(key) => builder.bearer_auth(key),
@@ -159,6 +240,7 @@ impl LlmClient {
         Ok(match self.kind {
             BackendKind::OpenAi => decode(body, OpenAiDecoder::default(), self.timeout),
             BackendKind::Ollama => decode(body, OllamaDecoder::default(), self.timeout),
+            BackendKind::Local => return Err(local_has_no_url()),
         })
     }
 
@@ -174,6 +256,14 @@ impl LlmClient {
         }
         String::from_utf8_lossy(&body).into_owned()
     }
+}
+
+/// `BackendKind::Local` given where a URL is expected.
+fn local_has_no_url() -> BackendError {
+    BackendError::Config(
+        "backend \"local\" runs a model file, not a URL: use LlmClient::for_bot or LlmClient::local"
+            .to_owned(),
+    )
 }
 
 /// A failure to send the request or get the response headers.

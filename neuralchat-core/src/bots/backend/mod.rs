@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 mod client;
 mod error;
 mod lines;
+#[cfg(feature = "local-llm")]
+mod local;
 mod ollama;
 mod openai;
 mod sse;
@@ -25,6 +27,8 @@ mod tests;
 
 pub use client::LlmClient;
 pub use error::{BackendError, MAX_ERROR_BODY_CHARS};
+#[cfg(feature = "local-llm")]
+pub use local::{LocalModel, LocalSettings};
 
 /// Which wire protocol a backend speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,14 +38,18 @@ pub enum BackendKind {
     OpenAi,
     /// Ollama's native `POST /api/chat`, streamed as JSON lines.
     Ollama,
+    /// A GGUF model run inside this process by llama.cpp (the `local-llm`
+    /// feature; without it, a configuration error).
+    Local,
 }
 
 impl BackendKind {
-    /// The name used in configuration: "openai" or "ollama".
+    /// The name used in configuration: "openai", "ollama" or "local".
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
             Self::Ollama => "ollama",
+            Self::Local => "local",
         }
     }
 }
