@@ -16,6 +16,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# A model inside the node (backend = "local"): llama.cpp built from the
+# llama-cpp-2 crate's source (cmake, libclang-dev), the tiny model above.
+cargo test -p neuralchat-core --features local-llm --test local_backend
+cargo test -p neuralchat-server --features local-llm --test local_bot
 # The library's examples (neuralchat-core/examples), built and run.
 scripts/examples.sh
 # libFuzzer on frame decoding, commands, mentions and names (30 s each).
