@@ -10,6 +10,10 @@ llama_env=$(scripts/llama/setup.sh | tail -n 1)
 eval "$llama_env"
 export LLAMA_SERVER LLAMA_MODEL
 
+# Incremental compilation helps an edit-compile loop, not one full build:
+# off here unless asked for, so a fresh clone's target/ stays small.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests run the server and CLI binaries: build them first.
