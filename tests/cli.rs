@@ -4,7 +4,6 @@
 use neuralchat_testkit::{free_port, Cli, CliOutput, ServerOptions, ServerProcess, WsClient};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Runs `cli` against `url` with `args`, the password (if any) in NEURALCHAT_PASSWORD.
 async fn run(cli: &Cli, url: &str, args: &[&str], password: Option<&str>) -> CliOutput {
@@ -25,27 +24,8 @@ async fn ok(cli: &Cli, url: &str, args: &[&str], password: Option<&str>) -> CliO
 
 /// Polls `who general` over WebSocket until `user` is (or is not) online.
 async fn wait_online(watcher: &mut WsClient, user: &str, online: bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let who = watcher
-            .request_ok(json!({"type": "who", "room": "general"}), "members")
-            .await
-            .unwrap();
-        let now = who["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["user"] == user && m["online"] == true);
-        if now == online {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{user} never became {} in general: {who}",
-            if online { "online" } else { "offline" }
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    watcher.set_deadline(Duration::from_secs(20));
+    watcher.wait_online("general", user, online).await.unwrap();
 }
 
 /// Parses a line of `--json` output as an event and checks its fields.

@@ -23,13 +23,15 @@ trap stop EXIT INT TERM
 
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 for i in 1 2 3; do
-    "$mosquitto_bin" -c "$here/mosquitto-$i.conf" >"broker-$i.log" 2>&1 &
+    # Started in this directory: the configs name `acl` and `passwords`.
+    (cd "$here" && exec "$mosquitto_bin" -c "mosquitto-$i.conf") >"broker-$i.log" 2>&1 &
     pids+=($!)
 done
 for n in a b c; do
     "$server" --config "$here/node-$n.toml" >"node-$n.log" 2>&1 &
     pids+=($!)
 done
-echo "brokers: tcp://127.0.0.1:18831 18832 18833; nodes: ws://127.0.0.1:8091/ws 8092 8093"
+echo "brokers: mqtt://127.0.0.1:18831 18832 18833; nodes: ws://127.0.0.1:8091/ws 8092 8093"
+echo "chat through a broker: neuralchat-cli --mqtt 127.0.0.1:18831 --mqtt 127.0.0.1:18832 ..."
 echo "logs and databases in $work; Ctrl-C stops everything"
 wait

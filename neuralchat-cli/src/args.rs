@@ -1,5 +1,5 @@
 //! Command-line arguments. The options that apply to every command
-//! (`--server`, `--embedded`, `--json`, `--timeout`) are global: they may
+//! (`--server`, `--mqtt`, `--embedded`, `--json`, `--timeout`) are global: they may
 //! come before or after the subcommand.
 
 use crate::endpoint;
@@ -40,6 +40,22 @@ pub struct Cli {
         value_parser = endpoint::normalize
     )]
     pub servers: Vec<String>,
+
+    /// Talk to the nodes through this MQTT broker instead of a server's
+    /// WebSocket: mqtt://host:port (or tcp://, or host:port; port 1883 by
+    /// default; mqtts:// for TLS). Repeat (or separate with commas) for failover: tried in
+    /// order. Replaces --server.
+    #[arg(
+        long = "mqtt",
+        value_name = "URL",
+        global = true,
+        help_heading = GLOBAL,
+        env = "NEURALCHAT_MQTT",
+        value_delimiter = ',',
+        value_parser = endpoint::normalize_broker,
+        conflicts_with = "embedded"
+    )]
+    pub brokers: Vec<String>,
 
     /// Run the engine in this process on this database (a SQLite path or a
     /// database URL) instead of connecting to a server.
@@ -166,6 +182,8 @@ pub enum Command {
 pub struct NotApplicable {
     #[arg(long = "server", hide = true, value_delimiter = ',', value_parser = endpoint::normalize)]
     servers: Vec<String>,
+    #[arg(long = "mqtt", hide = true, value_delimiter = ',', value_parser = endpoint::normalize_broker)]
+    brokers: Vec<String>,
     #[arg(long, hide = true)]
     embedded: Option<String>,
     #[arg(long, hide = true)]

@@ -6,6 +6,7 @@
 use crate::conn::{EmbeddedConn, FrameConn, WsConn};
 use crate::error::{server_code, CliError};
 use crate::frames::{self, Decoded, Live};
+use crate::mqtt::MqttConn;
 use anyhow::Result;
 use neuralchat_core::protocol::{ClientFrame, ServerFrame, PROTOCOL};
 use neuralchat_core::Event;
@@ -22,7 +23,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// WebSocket servers (normalised URLs), tried in order.
+    /// WebSocket servers or MQTT brokers (normalised URLs), tried in order.
     Servers(Vec<String>),
     /// An engine in this process on this database.
     Embedded(String),
@@ -80,6 +81,15 @@ impl Client {
     /// Connects to one server and waits for its greeting, all within `limit`.
     async fn connect_one(url: &str, limit: Duration) -> Result<Self, String> {
         let start = Instant::now();
+        if crate::mqtt::is_broker(url) {
+            let conn = match timeout(limit, MqttConn::connect(url, limit)).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return Err(format!("{e:#}")),
+                Err(_) => return Err(format!("no connection within {}", secs(limit))),
+            };
+            let left = limit.saturating_sub(start.elapsed());
+            return Self::greet(FrameConn::Mqtt(Box::new(conn)), left, limit).await;
+        }
         let conn = match timeout(limit, WsConn::connect(url)).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(format!("{e:#}")),

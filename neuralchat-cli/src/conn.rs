@@ -1,7 +1,9 @@
 //! The transport: a connection that carries protocol frames as JSON text,
-//! either over a WebSocket or straight into an in-process engine. Everything
+//! over a WebSocket, through an MQTT broker, or straight into an in-process
+//! engine. Everything
 //! above this file is written once against [`FrameConn`].
 
+use crate::mqtt::MqttConn;
 use anyhow::{anyhow, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use neuralchat_core::{Disconnect, Engine, EngineConfig, Inbound, SessionLink};
@@ -23,6 +25,8 @@ const CLOSE_GRACE_MIN: Duration = Duration::from_millis(100);
 pub enum FrameConn {
     /// A WebSocket to a server.
     Ws(Box<WsConn>),
+    /// A session held by a node, through an MQTT broker.
+    Mqtt(Box<MqttConn>),
     /// A session of an engine running in this process.
     Embedded(Box<EmbeddedConn>),
 }
@@ -32,6 +36,7 @@ impl FrameConn {
     pub async fn send(&mut self, text: String) -> Result<()> {
         match self {
             Self::Ws(conn) => conn.send(text).await,
+            Self::Mqtt(conn) => conn.send(text).await,
             Self::Embedded(conn) => conn.send(text).await,
         }
     }
@@ -42,6 +47,7 @@ impl FrameConn {
     pub async fn recv(&mut self) -> Option<String> {
         match self {
             Self::Ws(conn) => conn.recv().await,
+            Self::Mqtt(conn) => conn.recv().await,
             Self::Embedded(conn) => conn.recv().await,
         }
     }
@@ -50,6 +56,7 @@ impl FrameConn {
     pub fn endpoint(&self) -> &str {
         match self {
             Self::Ws(conn) => &conn.url,
+            Self::Mqtt(conn) => &conn.url,
             Self::Embedded(conn) => &conn.database,
         }
     }
@@ -58,6 +65,7 @@ impl FrameConn {
     pub fn close_reason(&self) -> Option<&str> {
         match self {
             Self::Ws(conn) => conn.close_reason.as_deref(),
+            Self::Mqtt(conn) => conn.close_reason.as_deref(),
             Self::Embedded(conn) => conn.close_reason.as_deref(),
         }
     }
@@ -66,6 +74,7 @@ impl FrameConn {
     pub async fn close(self) {
         match self {
             Self::Ws(conn) => conn.close().await,
+            Self::Mqtt(conn) => conn.close().await,
             Self::Embedded(conn) => conn.close().await,
         }
     }

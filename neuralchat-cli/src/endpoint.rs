@@ -10,6 +10,51 @@ const DEFAULT_PORT: u16 = 8080;
 /// The WebSocket endpoint's path, used when the address has none.
 const DEFAULT_PATH: &str = "/ws";
 
+/// The port assumed for a broker address without one (MQTT over TLS:
+/// [`DEFAULT_TLS_BROKER_PORT`]).
+const DEFAULT_BROKER_PORT: u16 = 1883;
+/// The port assumed for an `mqtts://` or `ssl://` address without one.
+const DEFAULT_TLS_BROKER_PORT: u16 = 8883;
+
+/// Normalises an MQTT broker address to `mqtt://host:port` (`mqtts://`,
+/// `tcp://` and `ssl://` are kept as given; a missing port is 1883, or
+/// 8883 over TLS).
+pub fn normalize_broker(input: &str) -> Result<String, String> {
+    let input = input.trim();
+    let (scheme, rest) = match input.split_once("://") {
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            scheme @ ("mqtt" | "mqtts" | "tcp" | "ssl") => (scheme.to_string(), rest),
+            other => {
+                return Err(format!(
+                    "unsupported scheme {other:?} in broker address {input:?}: use mqtt://host:port"
+                ))
+            }
+        },
+        None => ("mqtt".to_string(), input),
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '@', '?', '#', ' ']) {
+        return Err(format!(
+            "bad broker address {input:?}: use mqtt://host:port"
+        ));
+    }
+    match split_port(authority) {
+        Ok((_, Some(port))) => {
+            port.parse::<u16>()
+                .map_err(|_| format!("bad port {port:?} in broker address {input:?}"))?;
+            Ok(format!("{scheme}://{authority}"))
+        }
+        Ok((host, None)) => {
+            let port = match scheme.as_str() {
+                "mqtts" | "ssl" => DEFAULT_TLS_BROKER_PORT,
+                _ => DEFAULT_BROKER_PORT,
+            };
+            Ok(format!("{scheme}://{host}:{port}"))
+        }
+        Err(why) => Err(format!("{why} in broker address {input:?}")),
+    }
+}
+
 /// Normalises a server address to `ws://host:port/path` (or `wss://` for
 /// `https://` and `wss://`). A bare `host` gets port 8080; an address with a
 /// scheme but no port keeps the scheme's default port. A missing or `/` path
@@ -91,7 +136,21 @@ fn split_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, normalize_broker};
+
+    #[test]
+    fn broker_addresses_get_a_scheme_and_a_port() {
+        assert_eq!(
+            normalize_broker("127.0.0.1").unwrap(),
+            "mqtt://127.0.0.1:1883"
+        );
+        assert_eq!(normalize_broker("h:18831").unwrap(), "mqtt://h:18831");
+        assert_eq!(normalize_broker("tcp://h:1").unwrap(), "tcp://h:1");
+        assert_eq!(normalize_broker("mqtts://h").unwrap(), "mqtts://h:8883");
+        for bad in ["ws://h:1", "h:x", "", "mqtt://", "mqtt://u@h:1", "h:1/path"] {
+            assert!(normalize_broker(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn keeps_a_full_websocket_url() {

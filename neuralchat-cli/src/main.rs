@@ -14,6 +14,7 @@ mod endpoint;
 mod error;
 mod frames;
 mod interrupt;
+mod mqtt;
 mod output;
 mod render;
 mod replies;

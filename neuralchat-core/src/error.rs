@@ -73,6 +73,9 @@ pub enum ErrorCode {
     SlowConsumer,
     /// The server is shutting down.
     ShuttingDown,
+    /// An MQTT client wrote to a session this node does not hold (never
+    /// opened, ended after silence, or the node restarted): open a new one.
+    NoSession,
     /// Something failed inside the server; the detail is in the server's log.
     Internal,
 }
@@ -111,6 +114,7 @@ impl ErrorCode {
             Self::TokenBudgetSpent => "token_budget_spent",
             Self::SlowConsumer => "slow_consumer",
             Self::ShuttingDown => "shutting_down",
+            Self::NoSession => "no_session",
             Self::Internal => "internal",
         }
     }

@@ -8,8 +8,11 @@
 
 #![warn(missing_docs)]
 
+mod client_session;
+pub mod client_topics;
 pub mod config;
 pub mod envelope;
+mod gateway;
 mod link;
 mod mesh;
 pub mod topics;

@@ -1,5 +1,7 @@
-//! One broker link: a paho-mqtt client (MQTT v5, persistent session, QoS 1)
-//! kept connected to one broker, reconnecting with backoff. What arrives is
+//! One broker link: a paho-mqtt client (MQTT v5, QoS 1) kept connected to
+//! one broker, reconnecting with backoff. A node keeps two per broker: the
+//! mesh link (persistent session, presence with a last will) and the client
+//! link (clean session: what MQTT clients ask, and the answers). What arrives is
 //! handed to the mesh through a channel that never blocks: paho calls back
 //! while holding its client lock, which the node's own publishing and
 //! `is_connected` also take, so a callback waiting for the mesh to make room
@@ -7,7 +9,6 @@
 //! waits is bounded by what the brokers send.
 
 use crate::config::BrokerConfig;
-use crate::topics::Topics;
 use paho_mqtt as mqtt;
 use serde::Serialize;
 use slog::{info, warn, Logger};
@@ -27,15 +28,35 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keep-alive: a dead broker is noticed within about 1.5 times this.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-/// What a link tells the mesh.
+/// What a link tells its owner.
 #[derive(Debug)]
 pub enum LinkEvent {
     /// Link `0` is connected and subscribed.
     Up(usize),
     /// Link `0` lost its broker.
     Down(usize),
-    /// A payload arrived on link `0`.
-    Payload(usize, Vec<u8>),
+    /// A message arrived on link `0`: its topic and payload.
+    Payload(usize, String, Vec<u8>),
+}
+
+/// What one link is for: its client id, session, subscriptions and
+/// presence.
+#[derive(Debug, Clone)]
+pub struct LinkSpec {
+    /// The MQTT client id (one per node, broker and role).
+    pub client_id: String,
+    /// Keep the broker session (and what it queues) while away, or start
+    /// clean every time.
+    pub persistent: bool,
+    /// Topic filters, each with whether MQTT v5 No Local applies (it may
+    /// not on a shared subscription).
+    pub subscriptions: Vec<(String, bool)>,
+    /// A retained presence message: the topic, the payload published on
+    /// every connect, and the last will the broker publishes when the node
+    /// vanishes.
+    pub presence: Option<(String, Vec<u8>, Vec<u8>)>,
+    /// The name in the log: `mesh link` or `client link`.
+    pub role: &'static str,
 }
 
 /// A link's state, for `/healthz` and the logs.
@@ -73,17 +94,13 @@ impl Link {
     pub fn start(
         index: usize,
         broker: &BrokerConfig,
-        node: &str,
-        topics: Topics,
-        presence: (Vec<u8>, Vec<u8>),
+        spec: LinkSpec,
         events: mpsc::UnboundedSender<LinkEvent>,
         log: Logger,
     ) -> Result<Self, mqtt::Error> {
         let client = mqtt::CreateOptionsBuilder::new()
             .server_uri(&broker.url)
-            // One session per node and broker: the broker keeps what it
-            // queued for this node across the node's restarts.
-            .client_id(format!("neuralchat-{node}-{index}"))
+            .client_id(&spec.client_id)
             .mqtt_version(mqtt::MQTT_VERSION_5)
             .create_client()?;
         let lost = Arc::new(Notify::new());
@@ -91,7 +108,11 @@ impl Link {
         client.set_message_callback(move |_, message| {
             if let Some(message) = message {
                 // Runs on paho's thread, under its client lock: never block here.
-                let _ = payloads.send(LinkEvent::Payload(index, message.payload().to_vec()));
+                let _ = payloads.send(LinkEvent::Payload(
+                    index,
+                    message.topic().to_owned(),
+                    message.payload().to_vec(),
+                ));
             }
         });
         let on_lost = lost.clone();
@@ -106,20 +127,26 @@ impl Link {
             client: client.clone(),
             status: status.clone(),
         };
-        let (online, offline) = presence;
         let mut options = mqtt::ConnectOptionsBuilder::new_v5();
         options
-            .clean_start(false)
-            .properties(mqtt::properties![
-                mqtt::PropertyCode::SessionExpiryInterval => SESSION_EXPIRY_SECS
-            ])
             .keep_alive_interval(KEEP_ALIVE)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .will_message(mqtt::Message::new_retained(
-                topics.presence.clone(),
-                offline,
+            .connect_timeout(CONNECT_TIMEOUT);
+        if spec.persistent {
+            // The broker keeps what it queued for this node across the
+            // node's restarts.
+            options.clean_start(false).properties(mqtt::properties![
+                mqtt::PropertyCode::SessionExpiryInterval => SESSION_EXPIRY_SECS
+            ]);
+        } else {
+            options.clean_start(true);
+        }
+        if let Some((topic, _, offline)) = &spec.presence {
+            options.will_message(mqtt::Message::new_retained(
+                topic.clone(),
+                offline.clone(),
                 mqtt::QOS_1,
             ));
+        }
         if let Some(user) = &broker.username {
             options.user_name(user);
         }
@@ -128,10 +155,11 @@ impl Link {
         }
         let options = options.finalize();
         let log = log.new(slog::o!("broker" => broker.url.clone()));
+        let role = spec.role;
         actix_rt::spawn(async move {
             let mut backoff = BACKOFF_MIN;
             loop {
-                match connect(&client, options.clone(), &topics, &online).await {
+                match connect(&client, options.clone(), &spec).await {
                     Ok(()) => {
                         backoff = BACKOFF_MIN;
                         {
@@ -139,7 +167,7 @@ impl Link {
                             status.connected = true;
                             status.connects += 1;
                         }
-                        info!(log, "mesh link up");
+                        info!(log, "{role} up");
                         if events.send(LinkEvent::Up(index)).is_err() {
                             return;
                         }
@@ -152,14 +180,14 @@ impl Link {
                             }
                         }
                         lock(&status).connected = false;
-                        warn!(log, "mesh link down");
+                        warn!(log, "{role} down");
                         if events.send(LinkEvent::Down(index)).is_err() {
                             return;
                         }
                     }
                     Err(e) => {
                         let error = e.to_string();
-                        warn!(log, "mesh link cannot connect"; "error" => &error,
+                        warn!(log, "{role} cannot connect"; "error" => &error,
                             "retry_in_ms" => backoff.as_millis() as u64);
                         lock(&status).last_error = Some(error);
                     }
@@ -191,30 +219,41 @@ impl Link {
     }
 }
 
-/// Connects, subscribes to the mesh's topics and says this node is online.
+/// Connects, subscribes and, for the mesh link, says this node is online.
 async fn connect(
     client: &mqtt::AsyncClient,
     options: mqtt::ConnectOptions,
-    topics: &Topics,
-    online: &[u8],
+    spec: &LinkSpec,
 ) -> Result<(), mqtt::Error> {
     client.connect(options).await?;
-    let subscriptions = topics.subscriptions();
-    let qos = vec![mqtt::QOS_1; subscriptions.len()];
+    let topics: Vec<&str> = spec.subscriptions.iter().map(|(t, _)| t.as_str()).collect();
+    let qos = vec![mqtt::QOS_1; topics.len()];
     // No Local: a node never needs what it published itself. Without it,
     // every own event came back and was acknowledged, and paho's socket
     // (no TCP_NODELAY) then held the next publish for the broker's delayed
     // ACK (~40 ms on a third of hops, measured in benches/mesh_hop.rs).
-    let options = vec![mqtt::SubscribeOptions::with_no_local(); subscriptions.len()];
+    let options: Vec<mqtt::SubscribeOptions> = spec
+        .subscriptions
+        .iter()
+        .map(|(_, no_local)| {
+            if *no_local {
+                mqtt::SubscribeOptions::with_no_local()
+            } else {
+                mqtt::SubscribeOptions::default()
+            }
+        })
+        .collect();
     client
-        .subscribe_many_with_options(&subscriptions, &qos, &options, None)
+        .subscribe_many_with_options(&topics, &qos, &options, None)
         .await?;
-    client
-        .publish(mqtt::Message::new_retained(
-            topics.presence.clone(),
-            online.to_vec(),
-            mqtt::QOS_1,
-        ))
-        .await?;
+    if let Some((topic, online, _)) = &spec.presence {
+        client
+            .publish(mqtt::Message::new_retained(
+                topic.clone(),
+                online.clone(),
+                mqtt::QOS_1,
+            ))
+            .await?;
+    }
     Ok(())
 }

@@ -6,9 +6,11 @@
 //! page, so what a node missed while it or its brokers were away is filled
 //! in from the node that has it.
 
+use crate::client_topics;
 use crate::config::MeshConfig;
 use crate::envelope::{Sealer, Wire};
-use crate::link::{Link, LinkEvent, LinkStatus};
+use crate::gateway::Gateway;
+use crate::link::{Link, LinkEvent, LinkSpec, LinkStatus};
 use crate::topics::Topics;
 use neuralchat_core::recent::Recent;
 use neuralchat_core::{Engine, Event, EventId, ReplyProgress};
@@ -50,8 +52,10 @@ pub enum MeshError {
 pub struct MeshStatus {
     /// This node.
     pub node: String,
-    /// One entry per configured broker.
+    /// One entry per configured broker: the mesh links.
     pub brokers: Vec<LinkStatus>,
+    /// One entry per configured broker: the links serving MQTT clients.
+    pub clients: Vec<LinkStatus>,
 }
 
 /// A running mesh; cheap to clone.
@@ -61,6 +65,8 @@ pub struct Mesh {
     node: String,
     /// The broker links.
     links: Arc<Vec<Link>>,
+    /// The client links, one per broker.
+    client_links: Arc<Vec<Link>>,
 }
 
 /// Whether a node id can name MQTT topics: 1 to 64 letters, digits, `-`,
@@ -98,19 +104,55 @@ impl Mesh {
             })
         };
         let (inbox, inbox_rx) = mpsc::unbounded_channel();
+        let (client_inbox, client_inbox_rx) = mpsc::unbounded_channel();
         let mut links = Vec::with_capacity(config.brokers.len());
+        let mut client_links = Vec::with_capacity(config.brokers.len());
         for (index, broker) in config.brokers.iter().enumerate() {
+            let mesh = LinkSpec {
+                // One session per node and broker, kept across restarts.
+                client_id: format!("neuralchat-{node}-{index}"),
+                persistent: true,
+                subscriptions: topics
+                    .subscriptions()
+                    .into_iter()
+                    .map(|t| (t, true))
+                    .collect(),
+                presence: Some((topics.presence.clone(), presence(true), presence(false))),
+                role: "mesh link",
+            };
             links.push(Link::start(
                 index,
                 broker,
-                &node,
-                topics.clone(),
-                (presence(true), presence(false)),
+                mesh,
                 inbox.clone(),
+                log.clone(),
+            )?);
+            // Clean: when this node is gone, its share of the clients'
+            // `open` requests must go to the live nodes, not wait for it.
+            let clients = LinkSpec {
+                client_id: format!("neuralchat-{node}-{index}-clients"),
+                persistent: false,
+                subscriptions: client_topics::subscriptions(&node),
+                presence: None,
+                role: "client link",
+            };
+            client_links.push(Link::start(
+                index,
+                broker,
+                clients,
+                client_inbox.clone(),
                 log.clone(),
             )?);
         }
         let links = Arc::new(links);
+        let client_links = Arc::new(client_links);
+        actix_rt::spawn(Gateway::run(
+            engine.clone(),
+            node.clone(),
+            client_links.clone(),
+            client_inbox_rx,
+            log.new(slog::o!("part" => "gateway")),
+        ));
         let watermark = engine.newest_event_id().await.ok().flatten();
         let outbound = Outbound {
             node: node.clone(),
@@ -149,7 +191,11 @@ impl Mesh {
         };
         actix_rt::spawn(receiver.run(inbox_rx));
         info!(log, "mesh started"; "node" => &node, "brokers" => config.brokers.len());
-        Ok(Self { node, links })
+        Ok(Self {
+            node,
+            links,
+            client_links,
+        })
     }
 
     /// Each link's state.
@@ -157,6 +203,7 @@ impl Mesh {
         MeshStatus {
             node: self.node.clone(),
             brokers: self.links.iter().map(Link::status).collect(),
+            clients: self.client_links.iter().map(Link::status).collect(),
         }
     }
 }
@@ -310,7 +357,7 @@ impl Receiver {
             match event {
                 LinkEvent::Up(link) => debug!(self.log, "receiving"; "link" => link),
                 LinkEvent::Down(link) => debug!(self.log, "not receiving"; "link" => link),
-                LinkEvent::Payload(link, payload) => match self.sealer.open(&payload) {
+                LinkEvent::Payload(link, _topic, payload) => match self.sealer.open(&payload) {
                     Ok(message) => self.handle(message, link).await,
                     Err(e) => {
                         warn!(self.log, "mesh payload refused"; "link" => link,

@@ -36,9 +36,13 @@ async fn healthz(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -> Ht
     }
     let mut degraded = false;
     if let Some(mesh) = mesh.as_ref() {
-        let brokers = mesh.status().brokers;
-        degraded = brokers.iter().any(|b| !b.connected);
-        body["mesh"] = serde_json::json!({ "brokers": brokers });
+        let status = mesh.status();
+        degraded = status
+            .brokers
+            .iter()
+            .chain(&status.clients)
+            .any(|b| !b.connected);
+        body["mesh"] = serde_json::json!({ "brokers": status.brokers, "clients": status.clients });
     }
     let bots = engine.bot_health();
     degraded |= bots.iter().any(|b| b.ok == Some(false));

@@ -42,6 +42,11 @@ impl<'a> MeshNode<'a> {
         let mut toml = format!("{}\n[mesh]\nkey = \"{TEST_MESH_KEY}\"\n", self.extra_toml);
         for broker in self.brokers {
             toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
+            if let Some((user, password)) = broker.node_login() {
+                toml.push_str(&format!(
+                    "username = \"{user}\"\npassword = \"{password}\"\n"
+                ));
+            }
         }
         let config = self.dir.join("mesh.toml");
         std::fs::write(&config, toml).context("writing mesh.toml")?;
@@ -64,17 +69,20 @@ impl<'a> MeshNode<'a> {
 }
 
 /// Waits (three default deadlines) until `/healthz` shows `count` broker
-/// links connected.
+/// links connected, and as many client links.
 pub async fn links_up(server: &ServerProcess, count: usize) -> Result<()> {
     let deadline = DEFAULT_DEADLINE * 3;
     let started = Instant::now();
-    loop {
-        let (_, health) = server.http().get("/healthz", None).await?;
-        let up = health["mesh"]["brokers"]
+    let connected = |links: &serde_json::Value| {
+        links
             .as_array()
             .map(|b| b.iter().filter(|l| l["connected"] == true).count())
-            .unwrap_or(0);
-        if up == count {
+            .unwrap_or(0)
+    };
+    loop {
+        let (_, health) = server.http().get("/healthz", None).await?;
+        let up = connected(&health["mesh"]["brokers"]);
+        if up == count && connected(&health["mesh"]["clients"]) == count {
             return Ok(());
         }
         if started.elapsed() > deadline {

@@ -22,9 +22,17 @@ pub struct Mosquitto {
     config: PathBuf,
     /// Its log file.
     log: PathBuf,
+    /// The account nodes log in with, when the broker asks for one.
+    node_login: Option<(String, String)>,
     /// Where the files live.
     _dir: TempDir,
 }
+
+/// The account NeuralChat nodes log in with on a guarded broker
+/// (`examples/mesh/passwords`).
+pub const NODE_USER: &str = "neuralchat-node";
+/// Its password.
+pub const NODE_PASSWORD: &str = "example-node-password-change-me";
 
 /// The broker binary: `$MOSQUITTO`, or Debian's path, or `mosquitto` on PATH.
 fn binary() -> PathBuf {
@@ -39,8 +47,29 @@ fn binary() -> PathBuf {
 }
 
 impl Mosquitto {
-    /// Starts a broker on a free port and waits until it accepts connections.
+    /// Starts an open broker (anonymous, no access control) on a free port
+    /// and waits until it accepts connections.
     pub async fn start() -> Result<Self> {
+        Self::start_with("allow_anonymous true\n", None).await
+    }
+
+    /// Starts a broker guarded as `examples/mesh` ships it: nodes log in
+    /// ([`NODE_USER`]), anonymous clients are confined by the ACL to their
+    /// own session's topics.
+    pub async fn start_guarded() -> Result<Self> {
+        let examples = crate::bin::workspace_root().join("examples/mesh");
+        let settings = format!(
+            "allow_anonymous true\npassword_file {}\nacl_file {}\n",
+            examples.join("passwords").display(),
+            examples.join("acl").display()
+        );
+        let login = (NODE_USER.to_string(), NODE_PASSWORD.to_string());
+        Self::start_with(&settings, Some(login)).await
+    }
+
+    /// Starts a broker with `settings` (access control lines) added to the
+    /// common configuration.
+    async fn start_with(settings: &str, node_login: Option<(String, String)>) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("nc-mosquitto-")
             .tempdir()
@@ -52,7 +81,7 @@ impl Mosquitto {
         std::fs::write(
             &config,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
+                "listener {port} 127.0.0.1\n{settings}set_tcp_nodelay true\n\
                  persistence false\nmax_queued_messages 100000\nlog_dest stderr\n"
             ),
         )
@@ -62,6 +91,7 @@ impl Mosquitto {
             port,
             config,
             log,
+            node_login,
             _dir: dir,
         };
         broker.restart().await?;
@@ -76,6 +106,13 @@ impl Mosquitto {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The user name and password nodes log in with, if the broker asks.
+    pub fn node_login(&self) -> Option<(&str, &str)> {
+        self.node_login
+            .as_ref()
+            .map(|(user, password)| (user.as_str(), password.as_str()))
     }
 
     /// Kills the broker with SIGKILL (a crash) and waits for it.

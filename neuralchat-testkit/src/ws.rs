@@ -322,6 +322,27 @@ impl WsClient {
             .ok_or_else(|| anyhow!("logged_in without a token: {answer}"))
     }
 
+    /// Polls `who ROOM` until `user` is (or is not) online there, within
+    /// the client's deadline.
+    pub async fn wait_online(&mut self, room: &str, user: &str, online: bool) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let who = self
+                .request_ok(json!({"type": "who", "room": room}), "members")
+                .await?;
+            let now = who["members"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["user"] == user && m["online"] == true));
+            if now == online {
+                return Ok(());
+            }
+            if started.elapsed() > self.deadline {
+                bail!("{user} never became online={online} in {room}: {who}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Joins `room`; returns the `joined` answer.
     pub async fn join(&mut self, room: &str) -> Result<Value> {
         self.request_ok(json!({"type": "join", "room": room}), "joined")

@@ -50,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     let target = match &cli.embedded {
         Some(database) => Target::Embedded(database.clone()),
+        None if !cli.brokers.is_empty() => Target::Servers(cli.brokers.clone()),
         None => Target::Servers(cli.servers.clone()),
     };
     let ctx = Ctx {

@@ -1,0 +1,344 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Users on MQTT: a client that speaks only MQTT chats through a broker the
+//! nodes are connected to, with the same frames as over WebSocket. Real
+//! Mosquitto brokers guarded by `examples/mesh`'s ACL, real nodes, the real
+//! CLI (`--mqtt`), and raw MQTT clients for what the CLI would never try.
+
+use futures_util::StreamExt;
+use neuralchat_testkit::{Cli, CliOutput, MeshNode, Mosquitto, ServerProcess, WsClient};
+use paho_mqtt as mqtt;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn node(dir: &Path, id: &str, brokers: &[&Mosquitto], extra_toml: &str) -> ServerProcess {
+    MeshNode {
+        extra_toml,
+        ..MeshNode::new(dir, id, brokers)
+    }
+    .start()
+    .await
+    .unwrap()
+}
+
+/// `--mqtt URL` for each broker, in order.
+fn over_mqtt(brokers: &[&Mosquitto]) -> Vec<String> {
+    brokers
+        .iter()
+        .flat_map(|b| {
+            [
+                "--mqtt".to_string(),
+                format!("mqtt://127.0.0.1:{}", b.port()),
+            ]
+        })
+        .collect()
+}
+
+/// Runs the CLI with `transport` options; it must succeed.
+async fn ok(cli: &Cli, transport: &[String], args: &[&str], password: Option<&str>) -> CliOutput {
+    let mut full: Vec<&str> = transport.iter().map(String::as_str).collect();
+    full.extend_from_slice(args);
+    let env: Vec<(&str, &str)> = password
+        .map(|p| vec![("NEURALCHAT_PASSWORD", p)])
+        .unwrap_or_default();
+    let out = cli.run_with_env(&full, &env).await.unwrap();
+    assert!(out.success(), "neuralchat-cli {full:?} failed: {out}");
+    out
+}
+
+/// The `text` of each JSON event line.
+fn texts(out: &CliOutput) -> Vec<String> {
+    out.lines()
+        .iter()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            event["text"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_mqtt_user_and_a_websocket_user_chat_across_brokers_and_nodes() {
+    let llama = neuralchat_testkit::LlamaServer::start().await.unwrap();
+    let olga = format!(
+        "[[bots]]\nname = \"Olga\"\nbackend = \"openai\"\nurl = \"{}\"\nmodel = \"tiny\"\n\
+         system_prompt = \"You are Olga.\"\nmax_tokens = 16\ntimeout_secs = 20\n",
+        llama.url()
+    );
+    let mut b1 = Mosquitto::start_guarded().await.unwrap();
+    let b2 = Mosquitto::start_guarded().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(dir_a.path(), "node-a", &[&b1, &b2], &olga).await;
+    let b = node(dir_b.path(), "node-b", &[&b1, &b2], &olga).await;
+    let homes = tempfile::tempdir().unwrap();
+    let alice = Cli::new(homes.path().join("alice")).unwrap();
+    let bob = Cli::new(homes.path().join("bob")).unwrap();
+    let mqtt = over_mqtt(&[&b1, &b2]);
+    let ws_b = vec!["--server".to_string(), b.ws_url()];
+
+    // Alice exists only through MQTT; bob only through node B's WebSocket.
+    ok(
+        &alice,
+        &mqtt,
+        &["register", "alice"],
+        Some("alice-password"),
+    )
+    .await;
+    ok(&alice, &mqtt, &["login", "alice"], Some("alice-password")).await;
+    ok(&alice, &mqtt, &["join", "general"], None).await;
+    ok(&bob, &ws_b, &["register", "bob"], Some("bob-password")).await;
+    ok(&bob, &ws_b, &["login", "bob"], Some("bob-password")).await;
+    ok(&bob, &ws_b, &["join", "general"], None).await;
+    let mut watcher = WsClient::connect(&a.ws_url()).await.unwrap();
+    watcher.set_deadline(DEADLINE);
+    watcher
+        .register_and_login("watcher", "watcher-password")
+        .await
+        .unwrap();
+    watcher.join("general").await.unwrap();
+
+    // MQTT -> WebSocket on the other node, and a bot's reply streams to both.
+    ok(&alice, &mqtt, &["send", "general", "hello from mqtt"], None).await;
+    let heard = watcher
+        .recv_until(|f| f["type"] == "event" && f["event"]["text"] == "hello from mqtt")
+        .await
+        .unwrap();
+    assert_eq!(heard["event"]["author"], "alice");
+    let asked = ok(
+        &alice,
+        &mqtt,
+        &["send", "general", "Olga, say hello", "--json"],
+        None,
+    )
+    .await;
+    let question = watcher
+        .recv_until(|f| f["type"] == "event" && f["event"]["text"] == "Olga, say hello")
+        .await
+        .unwrap();
+    let (streamed, reply) = watcher
+        .bot_reply(question["event"]["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(!streamed.is_empty(), "pieces streamed before the reply");
+    let reply_text = reply["text"].as_str().unwrap();
+    assert!(
+        asked.stdout.contains(reply_text),
+        "the MQTT user saw the reply stream in: {asked}"
+    );
+
+    // Alice tails over MQTT (first broker b1); bob writes from node B.
+    let mut tail_args: Vec<&str> = mqtt.iter().map(String::as_str).collect();
+    tail_args.extend([
+        "tail",
+        "general",
+        "--count",
+        "4",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    let tail = alice.spawn(&tail_args).unwrap();
+    watcher.wait_online("general", "alice", true).await.unwrap();
+    ok(&bob, &ws_b, &["send", "general", "before the crash"], None).await;
+    // Alice's broker dies; bob goes on at once: the CLI fails over to b2
+    // and resumes after the last event it printed.
+    b1.kill().await.unwrap();
+    for text in ["after 1", "after 2", "after 3"] {
+        ok(&bob, &ws_b, &["send", "general", text], None).await;
+    }
+    let out = tail.wait(Duration::from_secs(90)).await.unwrap();
+    assert!(out.success(), "tail over MQTT failed: {out}");
+    assert_eq!(
+        texts(&out),
+        ["before the crash", "after 1", "after 2", "after 3"],
+        "{out}"
+    );
+
+    // History over MQTT equals history over WebSocket.
+    let over_b2 = over_mqtt(&[&b2]);
+    let mqtt_history = ok(&alice, &over_b2, &["history", "general", "--json"], None).await;
+    let ws_history = ok(&bob, &ws_b, &["history", "general", "--json"], None).await;
+    assert_eq!(texts(&mqtt_history), texts(&ws_history));
+    drop((a, b));
+}
+
+/// A raw MQTT client: connects anonymously with its own id and collects
+/// everything the broker delivers to it.
+struct Raw {
+    id: String,
+    client: mqtt::AsyncClient,
+    stream: mqtt::AsyncReceiver<Option<mqtt::Message>>,
+}
+
+impl Raw {
+    async fn connect(broker: &Mosquitto, id: &str) -> Raw {
+        let mut client = mqtt::CreateOptionsBuilder::new()
+            .server_uri(broker.url())
+            .client_id(id)
+            .mqtt_version(mqtt::MQTT_VERSION_5)
+            .create_client()
+            .unwrap();
+        let stream = client.get_stream(10_000);
+        let options = mqtt::ConnectOptionsBuilder::new_v5()
+            .clean_start(true)
+            .finalize();
+        client.connect(options).await.unwrap();
+        Raw {
+            id: id.to_owned(),
+            client,
+            stream,
+        }
+    }
+
+    fn topic(&self, rest: &str) -> String {
+        format!("neuralchat/v1/clients/{}/{rest}", self.id)
+    }
+
+    /// Opens a session; returns the node that took it.
+    async fn open(&mut self) -> String {
+        self.client.subscribe(self.topic("out"), 1).await.unwrap();
+        self.publish(&self.topic("open"), "").await;
+        let hello = self.next_frame().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        hello["node"].as_str().unwrap().to_owned()
+    }
+
+    /// Publishes; a refusal by the broker's ACL is not an error here.
+    async fn publish(&self, topic: &str, payload: &str) {
+        let message = mqtt::Message::new(topic, payload, 1);
+        let _ = self.client.publish(message).await;
+    }
+
+    async fn next_frame(&mut self) -> Value {
+        let message = tokio::time::timeout(DEADLINE, self.stream.next())
+            .await
+            .expect("a frame in time")
+            .flatten()
+            .expect("connected");
+        serde_json::from_slice(message.payload()).unwrap()
+    }
+
+    /// Sends `frame` to `node` and returns the answer with the same `ref`.
+    async fn request(&mut self, node: &str, frame: Value) -> Value {
+        let reference = frame["ref"].clone();
+        self.publish(&self.topic(&format!("in/{node}")), &frame.to_string())
+            .await;
+        loop {
+            let answer = self.next_frame().await;
+            if answer["ref"] == reference.to_string().trim_matches('"') {
+                return answer;
+            }
+        }
+    }
+
+    /// Everything delivered so far, without waiting.
+    fn drain(&mut self) -> Vec<mqtt::Message> {
+        let mut all = Vec::new();
+        while let Ok(Some(message)) = self.stream.try_recv() {
+            all.push(message);
+        }
+        all
+    }
+}
+
+#[tokio::test]
+async fn an_mqtt_client_reads_and_writes_only_its_own_session() {
+    let broker = Mosquitto::start_guarded().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = node(dir.path(), "node-a", &[&broker], "").await;
+
+    // The spy subscribes to everything it can name, nodes' traffic included.
+    let mut spy = Raw::connect(&broker, "spy-0123456789abcdef").await;
+    for filter in [
+        "#",
+        "neuralchat/#",
+        "neuralchat/v1/mesh/#",
+        "neuralchat/v1/clients/+/out",
+        "neuralchat/v1/clients/+/in/+",
+        "$share/spies/neuralchat/v1/clients/+/open",
+        "$SYS/#",
+    ] {
+        let _ = spy.client.subscribe(filter, 1).await;
+    }
+
+    // Carol chats through her own MQTT session.
+    let mut carol = Raw::connect(&broker, "carol-0123456789abcdef").await;
+    let node_id = carol.open().await;
+    assert_eq!(node_id, "node-a");
+    let secret = "carol-very-secret-password";
+    let registered = carol
+        .request(
+            &node_id,
+            json!({"type": "register", "ref": 1, "username": "carol", "password": secret}),
+        )
+        .await;
+    assert_eq!(registered["type"], "registered", "{registered}");
+    let login = carol
+        .request(
+            &node_id,
+            json!({"type": "login", "ref": 2, "username": "carol", "password": secret}),
+        )
+        .await;
+    let token = login["token"].as_str().unwrap().to_owned();
+    let joined = carol
+        .request(
+            &node_id,
+            json!({"type": "join", "ref": 3, "room": "general"}),
+        )
+        .await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let private = "a private sentence 4711";
+    let sent = carol
+        .request(
+            &node_id,
+            json!({"type": "send", "ref": 4, "room": "general", "text": private}),
+        )
+        .await;
+    assert_eq!(sent["type"], "ack", "{sent}");
+
+    // Mallory writes into carol's session and opens one in her name: the
+    // broker refuses both.
+    let mallory = Raw::connect(&broker, "mallory-0123456789ab").await;
+    let forged = json!({"type": "send", "ref": 9, "room": "general", "text": "forged by mallory"});
+    mallory
+        .publish(&carol.topic(&format!("in/{node_id}")), &forged.to_string())
+        .await;
+    mallory.publish(&carol.topic("open"), "").await;
+    mallory.publish(&carol.topic("close"), "").await;
+    mallory
+        .publish("neuralchat/v1/mesh/events/node-a", "forged mesh payload")
+        .await;
+
+    // Carol's session still works and holds exactly what she wrote.
+    let history = carol
+        .request(
+            &node_id,
+            json!({"type": "history", "ref": 5, "room": "general"}),
+        )
+        .await;
+    let texts: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, [private], "{history}");
+    assert!(
+        !a.log_tail().contains("mesh payload refused"),
+        "the broker kept mallory's payload off the mesh"
+    );
+
+    // The spy got nothing at all: no text, token, password or hash.
+    let seen = spy.drain();
+    let dump: String = seen
+        .iter()
+        .map(|m| format!("{} {}\n", m.topic(), String::from_utf8_lossy(m.payload())))
+        .collect();
+    for needle in [private, secret, token.as_str(), "$2", "carol"] {
+        assert!(!dump.contains(needle), "the spy saw {needle:?}:\n{dump}");
+    }
+    assert!(seen.is_empty(), "the spy received:\n{dump}");
+}
