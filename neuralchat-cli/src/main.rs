@@ -17,6 +17,7 @@ mod interrupt;
 mod output;
 mod render;
 mod replies;
+mod tls;
 mod token_store;
 
 use clap::Parser;

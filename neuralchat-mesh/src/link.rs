@@ -126,6 +126,9 @@ impl Link {
         if let Some(password) = &broker.password {
             options.password(password);
         }
+        if broker.is_tls() {
+            options.ssl_options(ssl_options(broker)?);
+        }
         let options = options.finalize();
         let log = log.new(slog::o!("broker" => broker.url.clone()));
         actix_rt::spawn(async move {
@@ -189,6 +192,25 @@ impl Link {
     pub fn status(&self) -> LinkStatus {
         lock(&self.status).clone()
     }
+}
+
+/// TLS settings for an `ssl://` or `mqtts://` broker: the broker's
+/// certificate is verified (chain to `ca_file`, or the system's CAs, and
+/// its name or IP address against the URL's host); a client certificate
+/// when configured.
+fn ssl_options(broker: &BrokerConfig) -> Result<mqtt::SslOptions, mqtt::Error> {
+    let mut ssl = mqtt::SslOptionsBuilder::new();
+    ssl.enable_server_cert_auth(true).verify(true);
+    if let Some(ca) = &broker.ca_file {
+        ssl.trust_store(ca)?;
+    }
+    if let Some(cert) = &broker.cert_file {
+        ssl.key_store(cert)?;
+    }
+    if let Some(key) = &broker.key_file {
+        ssl.private_key(key)?;
+    }
+    Ok(ssl.finalize())
 }
 
 /// Connects, subscribes to the mesh's topics and says this node is online.
