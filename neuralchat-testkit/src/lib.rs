@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod bin;
+pub mod certs;
 pub mod cli;
 pub mod http;
 pub mod llama;
@@ -22,6 +23,7 @@ pub mod scenario;
 pub mod server;
 pub mod ws;
 
+pub use certs::TestCerts;
 pub use cli::{Cli, CliChild, CliOutput};
 pub use http::HttpClient;
 pub use llama::LlamaServer;
@@ -31,7 +33,7 @@ pub use ollama::OllamaStandIn;
 pub use port::free_port;
 pub use postgres::PgFixture;
 pub use proxy::RecordingProxy;
-pub use server::{ServerOptions, ServerProcess};
+pub use server::{ServerOptions, ServerProcess, ServerTls};
 pub use ws::WsClient;
 
 use std::time::Duration;

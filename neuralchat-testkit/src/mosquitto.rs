@@ -1,8 +1,10 @@
 //! A real Mosquitto broker (Debian's `mosquitto` package) on a free
 //! loopback port, started as a child process: tests kill it (`kill -9`) and
-//! restart it on the same port.
+//! restart it on the same port. [`Mosquitto::start_tls`] runs one with a
+//! TLS listener instead.
 
 use crate::free_port;
+use crate::TestCerts;
 use crate::DEFAULT_DEADLINE;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use tokio::process::{Child, Command};
 pub struct Mosquitto {
     /// The child process while it runs.
     child: Option<Child>,
+    /// Whether its listener is TLS.
+    tls: bool,
     /// The port it listens on, kept across restarts.
     port: u16,
     /// Its configuration file.
@@ -41,6 +45,17 @@ fn binary() -> PathBuf {
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub async fn start() -> Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// Starts a broker whose only listener is TLS, with the server
+    /// certificate of `certs` (clients are not asked for a certificate);
+    /// [`Mosquitto::url`] is then `ssl://127.0.0.1:PORT`.
+    pub async fn start_tls(certs: &TestCerts) -> Result<Self> {
+        Self::start_with(Some(certs)).await
+    }
+
+    async fn start_with(certs: Option<&TestCerts>) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("nc-mosquitto-")
             .tempdir()
@@ -49,16 +64,22 @@ impl Mosquitto {
         let config = dir.path().join("mosquitto.conf");
         let log = dir.path().join("mosquitto.log");
         // No persistence: a killed broker forgets its sessions, the worst case.
-        std::fs::write(
-            &config,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
-                 persistence false\nmax_queued_messages 100000\nlog_dest stderr\n"
-            ),
-        )
-        .context("writing mosquitto.conf")?;
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n\
+             persistence false\nmax_queued_messages 100000\nlog_dest stderr\n"
+        );
+        if let Some(certs) = certs {
+            text.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate false\n",
+                certs.ca.display(),
+                certs.server_cert.display(),
+                certs.server_key.display()
+            ));
+        }
+        std::fs::write(&config, text).context("writing mosquitto.conf")?;
         let mut broker = Self {
             child: None,
+            tls: certs.is_some(),
             port,
             config,
             log,
@@ -68,9 +89,10 @@ impl Mosquitto {
         Ok(broker)
     }
 
-    /// `tcp://127.0.0.1:PORT`.
+    /// `tcp://127.0.0.1:PORT`, or `ssl://127.0.0.1:PORT` for a TLS broker.
     pub fn url(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "ssl" } else { "tcp" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port.
