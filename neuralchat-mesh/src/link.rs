@@ -130,6 +130,18 @@ impl Link {
             options.ssl_options(ssl_options(broker)?);
         }
         let options = options.finalize();
+        // paho says only "TCP/TLS connect failure" when the handshake
+        // fails; say what to check.
+        let tls_hint = broker.is_tls().then(|| {
+            let trust = match &broker.ca_file {
+                Some(ca) => format!("ca_file {}", ca.display()),
+                None => "the system's CAs (no ca_file)".to_string(),
+            };
+            format!(
+                "TLS: is the broker listening with TLS there, and does its certificate \
+                 chain to {trust} and name the URL's host?"
+            )
+        });
         let log = log.new(slog::o!("broker" => broker.url.clone()));
         actix_rt::spawn(async move {
             let mut backoff = BACKOFF_MIN;
@@ -161,7 +173,10 @@ impl Link {
                         }
                     }
                     Err(e) => {
-                        let error = e.to_string();
+                        let error = match &tls_hint {
+                            Some(hint) => format!("{e} ({hint})"),
+                            None => e.to_string(),
+                        };
                         warn!(log, "mesh link cannot connect"; "error" => &error,
                             "retry_in_ms" => backoff.as_millis() as u64);
                         lock(&status).last_error = Some(error);

@@ -23,10 +23,10 @@ use std::sync::Arc;
 pub fn on_connect(log: &Logger, conn: &dyn Any, ext: &mut Extensions) {
     // Over HTTPS the connection is a TLS stream on the TCP socket; the
     // settings and the second handle are the TCP socket's all the same.
-    let tcp = match conn.downcast_ref::<TcpStream>() {
-        Some(tcp) => tcp,
+    let (tcp, tls) = match conn.downcast_ref::<TcpStream>() {
+        Some(tcp) => (tcp, false),
         None => match conn.downcast_ref::<TlsStream<TcpStream>>() {
-            Some(tls) => tls.get_ref(),
+            Some(tls) => (tls.get_ref(), true),
             None => {
                 warn!(
                     log,
@@ -45,7 +45,7 @@ pub fn on_connect(log: &Logger, conn: &dyn Any, ext: &mut Extensions) {
     }
     match tcp.nodelay() {
         Ok(nodelay) => {
-            debug!(log, "connection accepted"; "peer" => &peer, "tcp_nodelay" => nodelay)
+            debug!(log, "connection accepted"; "peer" => &peer, "tcp_nodelay" => nodelay, "tls" => tls)
         }
         Err(e) => warn!(log, "cannot read TCP_NODELAY"; "peer" => &peer, "error" => %e),
     }

@@ -209,3 +209,16 @@ fn redact(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_non_loopback_addresses_get_the_plain_http_warning() {
+        let loopback = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(plain_non_loopback(&loopback), None);
+        let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        assert!(plain_non_loopback(&any).is_some_and(|a| a.ip().is_unspecified()));
+    }
+}

@@ -143,7 +143,24 @@ impl TestCerts {
                 "-extfile",
                 &ext_file,
             ],
-        )
+        )?;
+        self.share()
+    }
+
+    /// Lets every user read the directory and its files: Mosquitto started
+    /// as root drops to its own user before it loads its certificate and
+    /// key. These are throwaway keys for tests.
+    fn share(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.path();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod {}", dir.display()))?;
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("chmod {}", path.display()))?;
+        }
+        Ok(())
     }
 }
 
