@@ -140,13 +140,13 @@ mod tests {
             cert: cert.clone(),
             key: key.clone(),
         };
-        let err = acceptor(&config).unwrap_err().to_string();
+        let err = acceptor(&config).err().unwrap().to_string();
         assert!(err.starts_with("cannot read tls.cert file"), "{err}");
         assert!(err.contains(&cert.display().to_string()), "{err}");
 
         std::fs::write(&cert, "not a certificate").unwrap();
         std::fs::write(&key, "not a key").unwrap();
-        let err = acceptor(&config).unwrap_err().to_string();
+        let err = acceptor(&config).err().unwrap().to_string();
         assert!(err.starts_with("tls.cert file"), "{err}");
         assert!(err.contains("is not a PEM certificate"), "{err}");
     }
