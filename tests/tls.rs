@@ -3,9 +3,10 @@
 //! the server over HTTPS and WSS with the CLI trusting the test CA through
 //! `--ca`; a client trusting another CA, or speaking plain ws://, gets
 //! nowhere; mesh nodes linked only through Mosquitto's TLS listener
-//! (`ssl://`) exchange messages, a node with the wrong CA stays down with
-//! the error in `/healthz`, and the bytes on the broker port never show a
-//! message's text.
+//! (`ssl://`) exchange messages, a broker that wants client certificates
+//! takes only nodes with one, a node with the wrong CA stays down with the
+//! error in `/healthz`, and the bytes on the broker port never show a
+//! message's text. A bad certificate or key stops the server at start.
 
 use neuralchat_testkit::{
     Cli, CliOutput, MeshNode, Mosquitto, RecordingProxy, ServerOptions, ServerProcess, TestCerts,
@@ -286,38 +287,96 @@ async fn nodes_linked_through_a_tls_broker_exchange_messages() {
 }
 
 #[tokio::test]
-async fn a_node_trusting_the_wrong_ca_stays_down_with_the_error_in_healthz() {
+async fn a_broker_that_wants_client_certificates_takes_only_nodes_with_one() {
     let certs = TestCerts::generate("NeuralChat test CA").unwrap();
-    let other = TestCerts::generate("Some other CA").unwrap();
-    let broker = Mosquitto::start_tls(&certs).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("mesh.toml");
+    let broker = Mosquitto::start_tls_client_certs(&certs).await.unwrap();
+    let (cert_a, key_a) = certs.client("node-a").unwrap();
+    let (cert_b, key_b) = certs.client("node-b").unwrap();
+    let (dir_a, dir_b, dir_c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let brokers = [&broker];
+    let a = MeshNode {
+        ca_file: Some(&certs.ca),
+        client_cert: Some((&cert_a, &key_a)),
+        ..MeshNode::new(dir_a.path(), "node-a", &brokers)
+    }
+    .start()
+    .await
+    .unwrap();
+    let b = MeshNode {
+        ca_file: Some(&certs.ca),
+        client_cert: Some((&cert_b, &key_b)),
+        ..MeshNode::new(dir_b.path(), "node-b", &brokers)
+    }
+    .start()
+    .await
+    .unwrap();
+    let (mut alice, mut bob) = meet(&a, &b).await;
+    relay(&mut alice, &mut bob, "signed by the test CA").await;
+
+    // Without a client certificate the broker refuses the node.
+    let ca = format!("{:?}", certs.ca.display().to_string());
+    let c = unlinked_node(
+        dir_c.path(),
+        "node-c",
+        &broker,
+        &format!("ca_file = {ca}\n"),
+    )
+    .await;
+    let link = link_error(&c).await;
+    assert_eq!(link["connects"], 0, "{link}");
+    assert!(
+        broker
+            .log_text()
+            .contains("peer did not return a certificate"),
+        "{}",
+        broker.log_text()
+    );
+}
+
+/// Starts node `id` in `dir` with one broker (`broker`'s URL plus the
+/// TOML lines `broker_toml`), without waiting for its link.
+async fn unlinked_node(
+    dir: &Path,
+    id: &str,
+    broker: &Mosquitto,
+    broker_toml: &str,
+) -> ServerProcess {
+    let config = dir.join("mesh.toml");
     std::fs::write(
         &config,
         format!(
-            "[mesh]\nkey = \"{}\"\n[[mesh.brokers]]\nurl = \"{}\"\nca_file = {:?}\n",
+            "[mesh]\nkey = \"{}\"\n[[mesh.brokers]]\nurl = \"{}\"\n{broker_toml}",
             neuralchat_testkit::mesh_node::TEST_MESH_KEY,
             broker.url(),
-            other.ca.display().to_string()
         ),
     )
     .unwrap();
-    let node = ServerProcess::start(
+    ServerProcess::start(
         ServerOptions::new()
-            .dir(dir.path())
-            .node_id("node-wrong-ca")
+            .dir(dir)
+            .node_id(id)
             .arg("--config")
             .arg(config.display().to_string()),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Polls `/healthz` until the node's first link reports an error; checks
+/// that the link is down and the node degraded, and returns the link.
+async fn link_error(node: &ServerProcess) -> Value {
     let started = Instant::now();
-    let link = loop {
+    loop {
         let (_, health) = node.http().get("/healthz", None).await.unwrap();
         let link = health["mesh"]["brokers"][0].clone();
         if link["last_error"].is_string() {
             assert_eq!(health["status"], "degraded", "{health}");
-            break link;
+            assert_eq!(link["connected"], false, "{link}");
+            return link;
         }
         assert!(
             started.elapsed() < DEFAULT_DEADLINE * 3,
@@ -325,8 +384,24 @@ async fn a_node_trusting_the_wrong_ca_stays_down_with_the_error_in_healthz() {
             node.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(link["connected"], false, "{link}");
+    }
+}
+
+#[tokio::test]
+async fn a_node_trusting_the_wrong_ca_stays_down_with_the_error_in_healthz() {
+    let certs = TestCerts::generate("NeuralChat test CA").unwrap();
+    let other = TestCerts::generate("Some other CA").unwrap();
+    let broker = Mosquitto::start_tls(&certs).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = format!("{:?}", other.ca.display().to_string());
+    let node = unlinked_node(
+        dir.path(),
+        "node-wrong-ca",
+        &broker,
+        &format!("ca_file = {wrong}\n"),
+    )
+    .await;
+    let link = link_error(&node).await;
     assert_eq!(link["connects"], 0, "{link}");
     let error = link["last_error"].as_str().unwrap();
     assert!(error.contains("TLS"), "{link}");

@@ -25,6 +25,9 @@ pub struct MeshNode<'a> {
     pub extra_toml: &'a str,
     /// The CA file written as `ca_file` for every TLS (`ssl://`) broker.
     pub ca_file: Option<&'a Path>,
+    /// A client certificate and its key, written as `cert_file` and
+    /// `key_file` for every TLS broker.
+    pub client_cert: Option<(&'a Path, &'a Path)>,
     /// The broker URLs to write instead of each broker's own (e.g. through
     /// a proxy), in the order of `brokers`.
     pub urls: Option<&'a [String]>,
@@ -40,6 +43,7 @@ impl<'a> MeshNode<'a> {
             database: None,
             extra_toml: "",
             ca_file: None,
+            client_cert: None,
             urls: None,
         }
     }
@@ -53,8 +57,18 @@ impl<'a> MeshNode<'a> {
                 None => broker.url(),
             };
             toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{url}\"\n"));
-            if let Some(ca) = self.ca_file.filter(|_| url.starts_with("ssl://")) {
-                toml.push_str(&format!("ca_file = {:?}\n", ca.display().to_string()));
+            if url.starts_with("ssl://") {
+                let quoted = |path: &Path| format!("{:?}", path.display().to_string());
+                if let Some(ca) = self.ca_file {
+                    toml.push_str(&format!("ca_file = {}\n", quoted(ca)));
+                }
+                if let Some((cert, key)) = self.client_cert {
+                    toml.push_str(&format!(
+                        "cert_file = {}\nkey_file = {}\n",
+                        quoted(cert),
+                        quoted(key)
+                    ));
+                }
             }
         }
         let config = self.dir.join("mesh.toml");

@@ -45,17 +45,23 @@ fn binary() -> PathBuf {
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub async fn start() -> Result<Self> {
-        Self::start_with(None).await
+        Self::start_with(None, false).await
     }
 
     /// Starts a broker whose only listener is TLS, with the server
     /// certificate of `certs` (clients are not asked for a certificate);
     /// [`Mosquitto::url`] is then `ssl://127.0.0.1:PORT`.
     pub async fn start_tls(certs: &TestCerts) -> Result<Self> {
-        Self::start_with(Some(certs)).await
+        Self::start_with(Some(certs), false).await
     }
 
-    async fn start_with(certs: Option<&TestCerts>) -> Result<Self> {
+    /// Like [`Mosquitto::start_tls`], but every client must present a
+    /// certificate signed by the CA of `certs` (`require_certificate true`).
+    pub async fn start_tls_client_certs(certs: &TestCerts) -> Result<Self> {
+        Self::start_with(Some(certs), true).await
+    }
+
+    async fn start_with(certs: Option<&TestCerts>, client_certs: bool) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("nc-mosquitto-")
             .tempdir()
@@ -70,7 +76,7 @@ impl Mosquitto {
         );
         if let Some(certs) = certs {
             text.push_str(&format!(
-                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate false\n",
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {client_certs}\n",
                 certs.ca.display(),
                 certs.server_cert.display(),
                 certs.server_key.display()
