@@ -172,6 +172,7 @@ async fn plain_ws_and_http_to_the_tls_port_get_nowhere() {
     let cli = Cli::new(home.path()).unwrap();
     let out = cli_run(&cli, &plain_ws, &["register", "plain"]).await;
     assert_eq!(out.status.code(), Some(3), "{out}");
+    assert!(out.stderr.contains("use wss://"), "{out}");
 
     let plain_http = neuralchat_testkit::HttpClient::new(&format!("127.0.0.1:{}", server.port()));
     if let Ok((status, body)) = plain_http.get("/healthz", None).await {

@@ -94,6 +94,10 @@ impl WsConn {
                 .await
                 .map_err(|e| match e {
                     WsError::Tls(e) => anyhow!("{}", tls::handshake_failed(url, &e)),
+                    // A TLS server drops a plain handshake without a word.
+                    WsError::Io(e) if url.starts_with("ws://") && tls::dropped(&e) => {
+                        anyhow!("IO error: {e} (if the server serves TLS, use wss://)")
+                    }
                     e => anyhow!("{e}"),
                 })?;
         Ok(Self {

@@ -73,10 +73,24 @@ fn pem_certificates(pem: &[u8]) -> Vec<String> {
 
 /// A clear message for a failed TLS handshake with `url`.
 pub fn handshake_failed(url: &str, error: &dyn std::fmt::Display) -> String {
-    format!(
-        "TLS handshake with {url} failed: {error}; the server's certificate \
-         is not trusted or does not name this host (trust its CA with --ca FILE \
-         or NEURALCHAT_CA; certificates are always verified)"
+    let error = error.to_string();
+    let hint = if error.contains("certificate verify failed") {
+        "the server's certificate is not trusted or does not name this host \
+         (trust its CA with --ca FILE or NEURALCHAT_CA; certificates are always verified)"
+    } else if error.contains("wrong version number") || error.contains("packet length too long") {
+        "the server does not speak TLS on that port (use ws://, or give it a [tls] section)"
+    } else {
+        "check the server's address and its TLS settings"
+    };
+    format!("TLS handshake with {url} failed: {error}; {hint}")
+}
+
+/// Whether a plain connection failed the way a TLS server ends one that
+/// does not start with a TLS handshake: reset or closed before answering.
+pub fn dropped(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
     )
 }
 
@@ -110,5 +124,14 @@ mod tests {
         };
         assert!(e.message.contains("no PEM certificate"), "{e}");
         assert!(Trust::load(None).is_ok_and(|t| t.connector().is_none()));
+    }
+
+    #[test]
+    fn handshake_messages_say_what_to_check() {
+        let url = "wss://h:1/ws";
+        let m = handshake_failed(url, &"error: certificate verify failed: (self-signed)");
+        assert!(m.contains("--ca FILE") && m.contains(url), "{m}");
+        let m = handshake_failed(url, &"error: ssl3_get_record:wrong version number");
+        assert!(m.contains("does not speak TLS"), "{m}");
     }
 }

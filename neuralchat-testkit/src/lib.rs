@@ -1,6 +1,7 @@
 //! Test support for the NeuralChat end-to-end suite: free ports, a throwaway
 //! PostgreSQL, the server and CLI binaries as child processes, a WebSocket
-//! test client and a tiny HTTP/1.1 JSON client.
+//! test client, a tiny HTTP/1.1 JSON client (HTTPS too), Mosquitto brokers
+//! (plain or TLS) and throwaway TLS certificates.
 //!
 //! The server and CLI helpers run the binaries built by
 //! `cargo build --workspace --bins` (or the ones named by
