@@ -22,6 +22,9 @@ if [ "${1:-build}" = test ]; then
     # Real Mosquitto brokers for the mesh tests (started by the tests on free
     # ports, never as a service).
     want+=(mosquitto mosquitto-clients)
+    # The openssl command line: the TLS tests make their own throwaway CA
+    # and certificates (neuralchat-testkit's certs.rs).
+    want+=(openssl)
 fi
 
 missing=()

@@ -1,5 +1,5 @@
 //! Command-line arguments. The options that apply to every command
-//! (`--server`, `--mqtt`, `--embedded`, `--json`, `--timeout`) are global: they may
+//! (`--server`, `--mqtt`, `--ca`, `--embedded`, `--json`, `--timeout`) are global: they may
 //! come before or after the subcommand.
 
 use crate::endpoint;
@@ -56,6 +56,17 @@ pub struct Cli {
         conflicts_with = "embedded"
     )]
     pub brokers: Vec<String>,
+
+    /// A CA certificate (PEM) to trust for wss:// servers, besides the
+    /// system's. Certificates are always verified.
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        help_heading = GLOBAL,
+        env = "NEURALCHAT_CA"
+    )]
+    pub ca: Option<std::path::PathBuf>,
 
     /// Run the engine in this process on this database (a SQLite path or a
     /// database URL) instead of connecting to a server.
@@ -184,6 +195,8 @@ pub struct NotApplicable {
     servers: Vec<String>,
     #[arg(long = "mqtt", hide = true, value_delimiter = ',', value_parser = endpoint::normalize_broker)]
     brokers: Vec<String>,
+    #[arg(long, hide = true)]
+    ca: Option<std::path::PathBuf>,
     #[arg(long, hide = true)]
     embedded: Option<String>,
     #[arg(long, hide = true)]

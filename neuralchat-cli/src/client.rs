@@ -7,6 +7,7 @@ use crate::conn::{EmbeddedConn, FrameConn, WsConn};
 use crate::error::{server_code, CliError};
 use crate::frames::{self, Decoded, Live};
 use crate::mqtt::MqttConn;
+use crate::tls::Trust;
 use anyhow::Result;
 use neuralchat_core::protocol::{ClientFrame, ServerFrame, PROTOCOL};
 use neuralchat_core::Event;
@@ -42,7 +43,8 @@ impl Client {
     /// Connects to the target and waits for its `hello`. With several servers,
     /// a server that cannot be reached or does not greet in time is skipped
     /// for the next one.
-    pub async fn connect(target: &Target, timeout: Duration) -> Result<Self> {
+    /// `wss://` servers' certificates must verify against `trust`.
+    pub async fn connect(target: &Target, trust: &Trust, timeout: Duration) -> Result<Self> {
         match target {
             Target::Embedded(database) => {
                 let conn = EmbeddedConn::start(database)
@@ -56,7 +58,7 @@ impl Client {
             Target::Servers(urls) => {
                 let mut failures = Vec::new();
                 for (i, url) in urls.iter().enumerate() {
-                    match Self::connect_one(url, timeout).await {
+                    match Self::connect_one(url, trust, timeout).await {
                         Ok(client) => return Ok(client),
                         Err(why) => {
                             if let Some(next) = urls.get(i + 1) {
@@ -79,10 +81,10 @@ impl Client {
     }
 
     /// Connects to one server and waits for its greeting, all within `limit`.
-    async fn connect_one(url: &str, limit: Duration) -> Result<Self, String> {
+    async fn connect_one(url: &str, trust: &Trust, limit: Duration) -> Result<Self, String> {
         let start = Instant::now();
         if crate::mqtt::is_broker(url) {
-            let conn = match timeout(limit, MqttConn::connect(url, limit)).await {
+            let conn = match timeout(limit, MqttConn::connect(url, trust.ca_file(), limit)).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(e)) => return Err(format!("{e:#}")),
                 Err(_) => return Err(format!("no connection within {}", secs(limit))),
@@ -90,7 +92,7 @@ impl Client {
             let left = limit.saturating_sub(start.elapsed());
             return Self::greet(FrameConn::Mqtt(Box::new(conn)), left, limit).await;
         }
-        let conn = match timeout(limit, WsConn::connect(url)).await {
+        let conn = match timeout(limit, WsConn::connect(url, trust)).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(format!("{e:#}")),
             Err(_) => return Err(format!("no connection within {}", secs(limit))),

@@ -4,6 +4,7 @@
 //! above this file is written once against [`FrameConn`].
 
 use crate::mqtt::MqttConn;
+use crate::tls::{self, Trust};
 use anyhow::{anyhow, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use neuralchat_core::{Disconnect, Engine, EngineConfig, Inbound, SessionLink};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -90,14 +92,23 @@ pub struct WsConn {
 }
 
 impl WsConn {
-    /// Opens a WebSocket to `url` (already normalised).
-    pub async fn connect(url: &str) -> Result<Self> {
+    /// Opens a WebSocket to `url` (already normalised); a `wss://` server's
+    /// certificate must verify against `trust`.
+    pub async fn connect(url: &str, trust: &Trust) -> Result<Self> {
         let started = std::time::Instant::now();
         // `true`: TCP_NODELAY, so a typed line leaves at once (with Nagle on,
         // back-to-back frames wait for the server's delayed ACK, ~40 ms).
-        let (stream, _response) = tokio_tungstenite::connect_async_with_config(url, None, true)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+        let (stream, _response) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, true, trust.connector())
+                .await
+                .map_err(|e| match e {
+                    WsError::Tls(e) => anyhow!("{}", tls::handshake_failed(url, &e)),
+                    // A TLS server drops a plain handshake without a word.
+                    WsError::Io(e) if url.starts_with("ws://") && tls::dropped(&e) => {
+                        anyhow!("IO error: {e} (if the server serves TLS, use wss://)")
+                    }
+                    e => anyhow!("{e}"),
+                })?;
         Ok(Self {
             url: url.to_string(),
             stream,
@@ -286,7 +297,9 @@ mod tests {
             let rest = ws.next().await;
             (first, rest.is_none() || matches!(rest, Some(Err(_))))
         });
-        let conn = WsConn::connect(&format!("ws://{addr}/ws")).await.unwrap();
+        let conn = WsConn::connect(&format!("ws://{addr}/ws"), &Trust::default())
+            .await
+            .unwrap();
         let started = std::time::Instant::now();
         conn.close().await;
         assert!(
@@ -312,7 +325,9 @@ mod tests {
             let (tcp, _) = listener.accept().await.unwrap();
             tokio_tungstenite::accept_async(tcp).await.unwrap()
         });
-        let conn = WsConn::connect(&format!("ws://{addr}/ws")).await.unwrap();
+        let conn = WsConn::connect(&format!("ws://{addr}/ws"), &Trust::default())
+            .await
+            .unwrap();
         let _server_side = server.await.unwrap();
         match conn.stream.get_ref() {
             MaybeTlsStream::Plain(tcp) => assert!(tcp.nodelay().unwrap()),

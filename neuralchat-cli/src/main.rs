@@ -18,6 +18,7 @@ mod mqtt;
 mod output;
 mod render;
 mod replies;
+mod tls;
 mod token_store;
 
 use clap::Parser;

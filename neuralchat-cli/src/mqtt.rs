@@ -9,6 +9,7 @@ use anyhow::{anyhow, Result};
 use futures_util::StreamExt;
 use paho_mqtt as mqtt;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -83,7 +84,9 @@ pub fn is_broker(url: &str) -> bool {
 impl MqttConn {
     /// Connects to the broker and asks for a session (the `hello` answer is
     /// the first frame [`MqttConn::recv`] returns).
-    pub async fn connect(url: &str, limit: Duration) -> Result<Self> {
+    /// Over `mqtts://` (or `ssl://`) the broker's certificate is verified
+    /// against the system's CAs, or `ca_file` when given.
+    pub async fn connect(url: &str, ca_file: Option<&Path>, limit: Duration) -> Result<Self> {
         // Random and long: the broker's ACL gives this id's topics to
         // whoever connects with it.
         let id = format!("nc{}", uuid::Uuid::now_v7().simple());
@@ -95,7 +98,17 @@ impl MqttConn {
             .map_err(|e| anyhow!("{e}"))?;
         let mut client = client;
         let messages = client.get_stream(QUEUE);
-        let options = mqtt::ConnectOptionsBuilder::new_v5()
+        let mut options = mqtt::ConnectOptionsBuilder::new_v5();
+        if broker_uri(url).starts_with("ssl://") {
+            let mut ssl = mqtt::SslOptionsBuilder::new();
+            ssl.enable_server_cert_auth(true).verify(true);
+            if let Some(ca) = ca_file {
+                ssl.trust_store(ca)
+                    .map_err(|e| anyhow!("--ca {}: {e}", ca.display()))?;
+            }
+            options.ssl_options(ssl.finalize());
+        }
+        let options = options
             .clean_start(true)
             .keep_alive_interval(KEEP_ALIVE)
             .connect_timeout(limit)

@@ -153,7 +153,22 @@ impl Link {
         if let Some(password) = &broker.password {
             options.password(password);
         }
+        if broker.is_tls() {
+            options.ssl_options(ssl_options(broker)?);
+        }
         let options = options.finalize();
+        // paho says only "TCP/TLS connect failure" when the handshake
+        // fails; say what to check.
+        let tls_hint = broker.is_tls().then(|| {
+            let trust = match &broker.ca_file {
+                Some(ca) => format!("ca_file {}", ca.display()),
+                None => "the system's CAs (no ca_file)".to_string(),
+            };
+            format!(
+                "TLS: is the broker listening with TLS there, and does its certificate \
+                 chain to {trust} and name the URL's host?"
+            )
+        });
         let log = log.new(slog::o!("broker" => broker.url.clone()));
         let role = spec.role;
         actix_rt::spawn(async move {
@@ -186,7 +201,10 @@ impl Link {
                         }
                     }
                     Err(e) => {
-                        let error = e.to_string();
+                        let error = match &tls_hint {
+                            Some(hint) => format!("{e} ({hint})"),
+                            None => e.to_string(),
+                        };
                         warn!(log, "{role} cannot connect"; "error" => &error,
                             "retry_in_ms" => backoff.as_millis() as u64);
                         lock(&status).last_error = Some(error);
@@ -217,6 +235,25 @@ impl Link {
     pub fn status(&self) -> LinkStatus {
         lock(&self.status).clone()
     }
+}
+
+/// TLS settings for an `ssl://` or `mqtts://` broker: the broker's
+/// certificate is verified (chain to `ca_file`, or the system's CAs, and
+/// its name or IP address against the URL's host); a client certificate
+/// when configured.
+fn ssl_options(broker: &BrokerConfig) -> Result<mqtt::SslOptions, mqtt::Error> {
+    let mut ssl = mqtt::SslOptionsBuilder::new();
+    ssl.enable_server_cert_auth(true).verify(true);
+    if let Some(ca) = &broker.ca_file {
+        ssl.trust_store(ca)?;
+    }
+    if let Some(cert) = &broker.cert_file {
+        ssl.key_store(cert)?;
+    }
+    if let Some(key) = &broker.key_file {
+        ssl.private_key(key)?;
+    }
+    Ok(ssl.finalize())
 }
 
 /// Connects, subscribes and, for the mesh link, says this node is online.

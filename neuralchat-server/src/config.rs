@@ -1,6 +1,7 @@
 //! Server configuration: defaults < `neuralchat.toml` (or `--config FILE`)
 //! < `NEURALCHAT_*` environment (nested keys joined by `__`) < flags.
 
+use crate::tls::TlsConfig;
 use clap::Parser;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -98,6 +99,8 @@ pub struct ServerConfig {
     pub mesh: MeshConfig,
     /// Who may open WebSockets (`[websocket]`).
     pub websocket: WebSocketConfig,
+    /// HTTPS and WSS (`[tls]`: `cert` and `key`, PEM files); plain HTTP without it.
+    pub tls: Option<TlsConfig>,
 }
 
 /// WebSocket upgrade settings.
@@ -125,6 +128,7 @@ impl Default for ServerConfig {
             bots: vec![BotConfig::olga()],
             mesh: MeshConfig::default(),
             websocket: WebSocketConfig::default(),
+            tls: None,
         }
     }
 }
@@ -144,6 +148,7 @@ const SECTIONS: &[&str] = &[
     "bots",
     "mesh",
     "websocket",
+    "tls",
 ];
 
 fn ours(key: &str) -> bool {
@@ -192,6 +197,13 @@ impl ServerConfig {
         config.mesh.validate()?;
         if config.mesh.enabled() && config.node.id.is_none() {
             return Err("node.id: a stable node id is required once mesh.brokers are set".into());
+        }
+        if let Some(tls) = &config.tls {
+            for (key, path) in [("cert", &tls.cert), ("key", &tls.key)] {
+                if path.as_os_str().is_empty() {
+                    return Err(format!("tls.{key}: the path of a PEM file is needed"));
+                }
+            }
         }
         if config.log.level.parse::<slog::Level>().is_err() {
             return Err(format!(
@@ -263,6 +275,36 @@ mod tests {
             jail.create_file("neuralchat.toml", "[accounts]\nbcrypt_cost = 99\n")?;
             let err = ServerConfig::load(&args(&[])).unwrap_err();
             assert!(err.contains("accounts.bcrypt_cost"), "{err}");
+
+            jail.create_file("neuralchat.toml", "")?;
+            assert_eq!(
+                ServerConfig::load(&args(&[]))
+                    .map_err(figment::Error::from)?
+                    .tls,
+                None
+            );
+            jail.create_file(
+                "neuralchat.toml",
+                "[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n",
+            )?;
+            let tls = ServerConfig::load(&args(&[]))
+                .map_err(figment::Error::from)?
+                .tls;
+            assert_eq!(
+                tls,
+                Some(TlsConfig {
+                    cert: "/etc/c.pem".into(),
+                    key: "/etc/k.pem".into()
+                })
+            );
+            jail.set_env("NEURALCHAT_TLS__KEY", "/env/k.pem");
+            let tls = ServerConfig::load(&args(&[]))
+                .map_err(figment::Error::from)?
+                .tls;
+            assert_eq!(tls.map(|t| t.key), Some("/env/k.pem".into()));
+            jail.set_env("NEURALCHAT_TLS__KEY", "");
+            let err = ServerConfig::load(&args(&[])).unwrap_err();
+            assert!(err.starts_with("tls.key"), "{err}");
             Ok(())
         });
     }

@@ -1,4 +1,5 @@
-//! Per-connection socket settings. Every accepted TCP connection gets
+//! Per-connection socket settings. Every accepted TCP connection (plain, or
+//! under TLS with `[tls]`) gets
 //! `TCP_NODELAY`: a person waits on each frame, and with Nagle's algorithm
 //! on, frames written back to back (`event`, `ack`, `reply_start`, `delta`s)
 //! wait for the client's delayed ACK, about 40 ms each exchange.
@@ -8,6 +9,7 @@
 //! connection whose client stopped reading (actix-web would otherwise wait
 //! on the write forever).
 
+use actix_tls::accept::openssl::TlsStream;
 use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
 use slog::{debug, warn, Logger};
@@ -19,8 +21,20 @@ use std::sync::Arc;
 /// read: makes sure `TCP_NODELAY` is on (actix-web was asked to set it too)
 /// and logs what the socket reports, read back from the kernel.
 pub fn on_connect(log: &Logger, conn: &dyn Any, ext: &mut Extensions) {
-    let Some(tcp) = conn.downcast_ref::<TcpStream>() else {
-        return;
+    // Over HTTPS the connection is a TLS stream on the TCP socket; the
+    // settings and the second handle are the TCP socket's all the same.
+    let (tcp, tls) = match conn.downcast_ref::<TcpStream>() {
+        Some(tcp) => (tcp, false),
+        None => match conn.downcast_ref::<TlsStream<TcpStream>>() {
+            Some(tls) => (tls.get_ref(), true),
+            None => {
+                warn!(
+                    log,
+                    "connection of an unknown stream type: no TCP_NODELAY, no socket handle"
+                );
+                return;
+            }
+        },
     };
     let peer = tcp
         .peer_addr()
@@ -31,7 +45,7 @@ pub fn on_connect(log: &Logger, conn: &dyn Any, ext: &mut Extensions) {
     }
     match tcp.nodelay() {
         Ok(nodelay) => {
-            debug!(log, "connection accepted"; "peer" => &peer, "tcp_nodelay" => nodelay)
+            debug!(log, "connection accepted"; "peer" => &peer, "tcp_nodelay" => nodelay, "tls" => tls)
         }
         Err(e) => warn!(log, "cannot read TCP_NODELAY"; "peer" => &peer, "error" => %e),
     }

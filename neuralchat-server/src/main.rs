@@ -1,6 +1,6 @@
 //! neuralchat-server: loads the configuration, starts the engine, serves
-//! `/ws`, `/api/v1` and `/healthz`, and shuts down gracefully on SIGINT or
-//! SIGTERM (actix-web stops accepting, finishes requests in flight, then the
+//! `/ws`, `/api/v1` and `/healthz` (over HTTPS and WSS when `[tls]` names a
+//! certificate and key), and shuts down gracefully on SIGINT or SIGTERM (actix-web stops accepting, finishes requests in flight, then the
 //! engine waits for database writes in flight).
 
 #![warn(missing_docs)]
@@ -11,6 +11,7 @@ mod connection;
 mod logging;
 mod metrics;
 mod rest;
+mod tls;
 mod ws;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -66,8 +67,15 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    // Take the port first: a busy port is one clear line, before the
-    // store and the bots start.
+    // The certificate and the port first: a bad file or a busy port is one
+    // clear line, before the store and the bots start.
+    let acceptor = match config.tls.as_ref().map(tls::acceptor).transpose() {
+        Ok(acceptor) => acceptor,
+        Err(e) => {
+            eprintln!("neuralchat-server: {e}");
+            std::process::exit(2);
+        }
+    };
     let listener = match listen(&config.bind) {
         Ok(listener) => listener,
         Err(e) => {
@@ -76,6 +84,17 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let (log, _flush_on_exit) = logging::init(&config.log);
+    if acceptor.is_none() {
+        if let Some(addr) = plain_non_loopback(&listener) {
+            eprintln!(
+                "neuralchat-server: warning: serving plain HTTP and WebSocket on {addr}, \
+                 which is not a loopback address: traffic (passwords, tokens, messages) \
+                 is unencrypted; {TLS_FIX}"
+            );
+            slog::warn!(log, "serving plain HTTP on a non-loopback address: traffic is unencrypted";
+                "addr" => %addr, "fix" => TLS_FIX);
+        }
+    }
     // Each connection holds two descriptors (see connection.rs): raise the
     // soft limit to the hard one, so the default 1,024 does not cap the
     // server at about 500 clients.
@@ -123,11 +142,15 @@ async fn main() -> anyhow::Result<()> {
     .tcp_nodelay(true)
     .on_connect(move |conn, ext| connection::on_connect(&conn_log, conn, ext))
     .shutdown_timeout(10)
-    .disable_signals()
-    .listen(listener)
+    .disable_signals();
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let server = match acceptor {
+        Some(acceptor) => server.listen_openssl(listener, acceptor),
+        None => server.listen(listener),
+    }
     .with_context(|| format!("cannot listen on {}", config.bind))?;
     for addr in server.addrs() {
-        info!(log, "listening"; "addr" => %addr, "node" => engine.node_id());
+        info!(log, "listening"; "addr" => %addr, "scheme" => scheme, "node" => engine.node_id());
     }
     let server = server.run();
     let handle = server.handle();
@@ -154,6 +177,17 @@ fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// How to serve HTTPS and WSS, for the warning about plain HTTP.
+const TLS_FIX: &str = "to serve HTTPS and WSS, add a [tls] section with \
+    cert = \"PATH\" and key = \"PATH\" (PEM files) to the configuration";
+
+/// The address `listener` serves on, when it is not a loopback address
+/// (plain HTTP there deserves a warning).
+fn plain_non_loopback(listener: &std::net::TcpListener) -> Option<std::net::SocketAddr> {
+    let addr = listener.local_addr().ok()?;
+    (!addr.ip().is_loopback()).then_some(addr)
+}
+
 /// Waits for SIGINT or SIGTERM; returns its name.
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
@@ -177,5 +211,18 @@ fn redact(url: &str) -> String {
             format!("{}://***{}", &url[..scheme], &url[at..])
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_non_loopback_addresses_get_the_plain_http_warning() {
+        let loopback = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(plain_non_loopback(&loopback), None);
+        let any = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        assert!(plain_non_loopback(&any).is_some_and(|a| a.ip().is_unspecified()));
     }
 }

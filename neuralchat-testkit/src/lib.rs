@@ -1,6 +1,7 @@
 //! Test support for the NeuralChat end-to-end suite: free ports, a throwaway
 //! PostgreSQL, the server and CLI binaries as child processes, a WebSocket
-//! test client and a tiny HTTP/1.1 JSON client.
+//! test client, a tiny HTTP/1.1 JSON client (HTTPS too), Mosquitto brokers
+//! (plain or TLS) and throwaway TLS certificates.
 //!
 //! The server and CLI helpers run the binaries built by
 //! `cargo build --workspace --bins` (or the ones named by
@@ -9,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod bin;
+pub mod certs;
 pub mod cli;
 pub mod http;
 pub mod llama;
@@ -22,6 +24,7 @@ pub mod scenario;
 pub mod server;
 pub mod ws;
 
+pub use certs::TestCerts;
 pub use cli::{Cli, CliChild, CliOutput};
 pub use http::HttpClient;
 pub use llama::LlamaServer;
@@ -31,7 +34,7 @@ pub use ollama::OllamaStandIn;
 pub use port::free_port;
 pub use postgres::PgFixture;
 pub use proxy::RecordingProxy;
-pub use server::{ServerOptions, ServerProcess};
+pub use server::{ServerOptions, ServerProcess, ServerTls};
 pub use ws::WsClient;
 
 use std::time::Duration;

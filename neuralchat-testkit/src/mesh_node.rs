@@ -23,6 +23,14 @@ pub struct MeshNode<'a> {
     pub database: Option<&'a str>,
     /// More configuration (TOML placed before `[mesh]`, e.g. `[[bots]]`).
     pub extra_toml: &'a str,
+    /// The CA file written as `ca_file` for every TLS (`ssl://`) broker.
+    pub ca_file: Option<&'a Path>,
+    /// A client certificate and its key, written as `cert_file` and
+    /// `key_file` for every TLS broker.
+    pub client_cert: Option<(&'a Path, &'a Path)>,
+    /// The broker URLs to write instead of each broker's own (e.g. through
+    /// a proxy), in the order of `brokers`.
+    pub urls: Option<&'a [String]>,
 }
 
 impl<'a> MeshNode<'a> {
@@ -34,18 +42,38 @@ impl<'a> MeshNode<'a> {
             brokers,
             database: None,
             extra_toml: "",
+            ca_file: None,
+            client_cert: None,
+            urls: None,
         }
     }
 
     /// Starts it (relaxed rate limits) and waits for its links.
     pub async fn start(self) -> Result<ServerProcess> {
         let mut toml = format!("{}\n[mesh]\nkey = \"{TEST_MESH_KEY}\"\n", self.extra_toml);
-        for broker in self.brokers {
-            toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{}\"\n", broker.url()));
+        for (i, broker) in self.brokers.iter().enumerate() {
+            let url = match self.urls.and_then(|urls| urls.get(i)) {
+                Some(url) => url.clone(),
+                None => broker.url(),
+            };
+            toml.push_str(&format!("[[mesh.brokers]]\nurl = \"{url}\"\n"));
             if let Some((user, password)) = broker.node_login() {
                 toml.push_str(&format!(
                     "username = \"{user}\"\npassword = \"{password}\"\n"
                 ));
+            }
+            if url.starts_with("ssl://") {
+                let quoted = |path: &Path| format!("{:?}", path.display().to_string());
+                if let Some(ca) = self.ca_file {
+                    toml.push_str(&format!("ca_file = {}\n", quoted(ca)));
+                }
+                if let Some((cert, key)) = self.client_cert {
+                    toml.push_str(&format!(
+                        "cert_file = {}\nkey_file = {}\n",
+                        quoted(cert),
+                        quoted(key)
+                    ));
+                }
             }
         }
         let config = self.dir.join("mesh.toml");

@@ -1,8 +1,10 @@
 //! A real Mosquitto broker (Debian's `mosquitto` package) on a free
 //! loopback port, started as a child process: tests kill it (`kill -9`) and
-//! restart it on the same port.
+//! restart it on the same port. [`Mosquitto::start_tls`] runs one with a
+//! TLS listener instead.
 
 use crate::free_port;
+use crate::TestCerts;
 use crate::DEFAULT_DEADLINE;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use tokio::process::{Child, Command};
 pub struct Mosquitto {
     /// The child process while it runs.
     child: Option<Child>,
+    /// Whether its listener is TLS.
+    tls: bool,
     /// The port it listens on, kept across restarts.
     port: u16,
     /// Its configuration file.
@@ -27,6 +31,9 @@ pub struct Mosquitto {
     /// Where the files live.
     _dir: TempDir,
 }
+
+/// The access control of an open broker: anyone, anything.
+const OPEN: &str = "allow_anonymous true\n";
 
 /// The account NeuralChat nodes log in with on a guarded broker
 /// (`examples/mesh/passwords`).
@@ -50,7 +57,7 @@ impl Mosquitto {
     /// Starts an open broker (anonymous, no access control) on a free port
     /// and waits until it accepts connections.
     pub async fn start() -> Result<Self> {
-        Self::start_with("allow_anonymous true\n", None).await
+        Self::start_with(OPEN, None, None, false).await
     }
 
     /// Starts a broker guarded as `examples/mesh` ships it: nodes log in
@@ -58,18 +65,36 @@ impl Mosquitto {
     /// own session's topics.
     pub async fn start_guarded() -> Result<Self> {
         let examples = crate::bin::workspace_root().join("examples/mesh");
-        let settings = format!(
+        let access = format!(
             "allow_anonymous true\npassword_file {}\nacl_file {}\n",
             examples.join("passwords").display(),
             examples.join("acl").display()
         );
         let login = (NODE_USER.to_string(), NODE_PASSWORD.to_string());
-        Self::start_with(&settings, Some(login)).await
+        Self::start_with(&access, Some(login), None, false).await
     }
 
-    /// Starts a broker with `settings` (access control lines) added to the
-    /// common configuration.
-    async fn start_with(settings: &str, node_login: Option<(String, String)>) -> Result<Self> {
+    /// Starts a broker whose only listener is TLS, with the server
+    /// certificate of `certs` (clients are not asked for a certificate);
+    /// [`Mosquitto::url`] is then `ssl://127.0.0.1:PORT`.
+    pub async fn start_tls(certs: &TestCerts) -> Result<Self> {
+        Self::start_with(OPEN, None, Some(certs), false).await
+    }
+
+    /// Like [`Mosquitto::start_tls`], but every client must present a
+    /// certificate signed by the CA of `certs` (`require_certificate true`).
+    pub async fn start_tls_client_certs(certs: &TestCerts) -> Result<Self> {
+        Self::start_with(OPEN, None, Some(certs), true).await
+    }
+
+    /// Starts a broker with `access` (its access-control lines), the
+    /// account nodes log in with, and optionally a TLS listener.
+    async fn start_with(
+        access: &str,
+        node_login: Option<(String, String)>,
+        certs: Option<&TestCerts>,
+        client_certs: bool,
+    ) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("nc-mosquitto-")
             .tempdir()
@@ -78,16 +103,22 @@ impl Mosquitto {
         let config = dir.path().join("mosquitto.conf");
         let log = dir.path().join("mosquitto.log");
         // No persistence: a killed broker forgets its sessions, the worst case.
-        std::fs::write(
-            &config,
-            format!(
-                "listener {port} 127.0.0.1\n{settings}set_tcp_nodelay true\n\
-                 persistence false\nmax_queued_messages 100000\nlog_dest stderr\n"
-            ),
-        )
-        .context("writing mosquitto.conf")?;
+        let mut text = format!(
+            "listener {port} 127.0.0.1\n{access}set_tcp_nodelay true\n\
+             persistence false\nmax_queued_messages 100000\nlog_dest stderr\n"
+        );
+        if let Some(certs) = certs {
+            text.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {client_certs}\n",
+                certs.ca.display(),
+                certs.server_cert.display(),
+                certs.server_key.display()
+            ));
+        }
+        std::fs::write(&config, text).context("writing mosquitto.conf")?;
         let mut broker = Self {
             child: None,
+            tls: certs.is_some(),
             port,
             config,
             log,
@@ -98,9 +129,10 @@ impl Mosquitto {
         Ok(broker)
     }
 
-    /// `tcp://127.0.0.1:PORT`.
+    /// `tcp://127.0.0.1:PORT`, or `ssl://127.0.0.1:PORT` for a TLS broker.
     pub fn url(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "ssl" } else { "tcp" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port.

@@ -1,6 +1,7 @@
 //! A recording TCP proxy: forwards every connection to an upstream port and
-//! keeps what clients sent, so a test can read the requests a bot made to
-//! its model server (the context it was given).
+//! keeps what clients sent (and what they received), so a test can read
+//! the requests a bot made to its model server (the context it was given),
+//! or check what crossed the wire to a broker.
 
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,8 @@ pub struct RecordingProxy {
     port: u16,
     /// The bytes each connection sent, in order of connection.
     sent: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// The bytes each connection received from upstream, likewise.
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
     /// The accept loop.
     task: tokio::task::JoinHandle<()>,
 }
@@ -23,18 +26,46 @@ impl RecordingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let sent = Arc::new(Mutex::new(Vec::new()));
-        let record = sent.clone();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = (sent.clone(), received.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let index = {
-                    let mut all = record.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut all = record.0.lock().unwrap_or_else(|p| p.into_inner());
                     all.push(Vec::new());
+                    record
+                        .1
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(Vec::new());
                     all.len() - 1
                 };
                 tokio::spawn(relay(client, upstream, record.clone(), index));
             }
         });
-        Ok(RecordingProxy { port, sent, task })
+        Ok(RecordingProxy {
+            port,
+            sent,
+            received,
+            task,
+        })
+    }
+
+    /// The proxy's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Every byte that crossed the proxy so far, both ways, per connection
+    /// (what the client sent, then what it received).
+    pub fn all_bytes(&self) -> Vec<Vec<u8>> {
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let received = self
+            .received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        sent.into_iter().chain(received).collect()
     }
 
     /// The proxy's base URL.
@@ -61,12 +92,10 @@ impl Drop for RecordingProxy {
     }
 }
 
-async fn relay(
-    mut client: TcpStream,
-    upstream: u16,
-    record: Arc<Mutex<Vec<Vec<u8>>>>,
-    index: usize,
-) {
+/// What the proxy records: bytes sent, bytes received, per connection.
+type Record = (Arc<Mutex<Vec<Vec<u8>>>>, Arc<Mutex<Vec<Vec<u8>>>>);
+
+async fn relay(mut client: TcpStream, upstream: u16, record: Record, index: usize) {
     let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
         return;
     };
@@ -78,7 +107,7 @@ async fn relay(
             match client_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    record.lock().unwrap_or_else(|p| p.into_inner())[index]
+                    record.0.lock().unwrap_or_else(|p| p.into_inner())[index]
                         .extend_from_slice(&buf[..n]);
                     if server_write.write_all(&buf[..n]).await.is_err() {
                         break;
@@ -89,7 +118,19 @@ async fn relay(
         let _ = server_write.shutdown().await;
     };
     let download = async {
-        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let mut buf = [0u8; 8192];
+        loop {
+            match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    record.1.lock().unwrap_or_else(|p| p.into_inner())[index]
+                        .extend_from_slice(&buf[..n]);
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
         let _ = client_write.shutdown().await;
     };
     // Either side closing ends the relay (a client that drops its stream

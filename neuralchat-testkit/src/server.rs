@@ -8,6 +8,7 @@
 use crate::bin::find_binary;
 use crate::http::HttpClient;
 use crate::port::free_port;
+use crate::TestCerts;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -43,6 +44,20 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Extra command-line arguments, after the standard ones.
     pub args: Vec<String>,
+    /// HTTPS and WSS with this certificate, key and CA (set through
+    /// `NEURALCHAT_TLS__CERT` and `NEURALCHAT_TLS__KEY`).
+    pub tls: Option<ServerTls>,
+}
+
+/// The files of a server with `[tls]`.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA that signed it: what the test's clients trust.
+    pub ca: PathBuf,
 }
 
 impl ServerOptions {
@@ -86,6 +101,17 @@ impl ServerOptions {
             .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "10000")
     }
 
+    /// Serves HTTPS and WSS with the server certificate of `certs`; the
+    /// readiness check and [`ServerProcess::http`] then trust its CA.
+    pub fn tls(mut self, certs: &TestCerts) -> Self {
+        self.tls = Some(ServerTls {
+            cert: certs.server_cert.clone(),
+            key: certs.server_key.clone(),
+            ca: certs.ca.clone(),
+        });
+        self
+    }
+
     /// Adds a command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
@@ -110,6 +136,10 @@ pub struct ServerProcess {
     dir: PathBuf,
     /// The log file (stdout and stderr).
     log: PathBuf,
+    /// Whether it serves HTTPS and WSS.
+    tls: bool,
+    /// A client for its HTTP(S) API.
+    http: HttpClient,
     /// The temporary directory, when the process owns it.
     _temp: Option<TempDir>,
 }
@@ -173,10 +203,20 @@ impl ServerProcess {
             .current_dir(&dir)
             .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4")
             .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(opts.tls.iter().flat_map(|tls| {
+                [
+                    ("NEURALCHAT_TLS__CERT", tls.cert.as_os_str()),
+                    ("NEURALCHAT_TLS__KEY", tls.key.as_os_str()),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log_file))
             .stderr(Stdio::from(log_err))
             .kill_on_drop(true);
+        let http = match &opts.tls {
+            Some(tls) => HttpClient::https(&format!("https://127.0.0.1:{port}"), &tls.ca)?,
+            None => HttpClient::new(&format!("http://127.0.0.1:{port}")),
+        };
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
@@ -191,6 +231,8 @@ impl ServerProcess {
             node_id,
             dir,
             log,
+            tls: opts.tls.is_some(),
+            http,
             _temp: temp,
         };
         if let Err(e) = server.wait_healthy().await {
@@ -203,7 +245,7 @@ impl ServerProcess {
     /// Polls `GET /healthz` until it answers 200, the process exits or the deadline passes.
     async fn wait_healthy(&mut self) -> Result<()> {
         let deadline = Instant::now() + START_DEADLINE;
-        let http = HttpClient::new(&self.http_url());
+        let http = self.http.clone();
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
@@ -245,19 +287,21 @@ impl ServerProcess {
         }
     }
 
-    /// The WebSocket URL: `ws://127.0.0.1:PORT/ws`.
+    /// The WebSocket URL: `ws://127.0.0.1:PORT/ws` (`wss://` with TLS).
     pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws", self.port)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://127.0.0.1:{}/ws", self.port)
     }
 
-    /// The HTTP base URL: `http://127.0.0.1:PORT`.
+    /// The HTTP base URL: `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    /// An [`HttpClient`] for this server.
+    /// An [`HttpClient`] for this server (HTTPS, trusting the test CA, with TLS).
     pub fn http(&self) -> HttpClient {
-        HttpClient::new(&self.http_url())
+        self.http.clone()
     }
 
     /// The port on 127.0.0.1.

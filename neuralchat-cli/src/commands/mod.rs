@@ -15,6 +15,7 @@ use crate::client::{Client, Target};
 use crate::error::CliError;
 use crate::interrupt::interrupted;
 use crate::output::Output;
+use crate::tls::Trust;
 use crate::token_store::TokenStore;
 use anyhow::Result;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub use room::require_room;
 pub struct Ctx {
     /// Where to connect.
     pub target: Target,
+    /// The certificates `wss://` servers are checked against.
+    pub trust: Trust,
     /// The time limit for each request.
     pub timeout: Duration,
     /// Where results go.
@@ -55,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     let ctx = Ctx {
         target,
+        trust: Trust::load(cli.ca.as_deref())?,
         timeout: cli.request_timeout(),
         out: Output::new(cli.json),
         store: TokenStore::from_env()?,
@@ -123,7 +127,7 @@ async fn open(ctx: &Ctx, auth: Auth) -> Result<Client> {
     if auth == Auth::Required && stored.is_none() {
         return Err(CliError::not_logged_in().into());
     }
-    let mut client = Client::connect(&ctx.target, ctx.timeout).await?;
+    let mut client = Client::connect(&ctx.target, &ctx.trust, ctx.timeout).await?;
     if let Some(stored) = stored {
         if let Err(e) = client.authenticate(&stored.token).await {
             client.close().await;
