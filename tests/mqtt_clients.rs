@@ -342,3 +342,80 @@ async fn an_mqtt_client_reads_and_writes_only_its_own_session() {
     }
     assert!(seen.is_empty(), "the spy received:\n{dump}");
 }
+
+/// How many MQTT sessions `node` has opened so far.
+fn sessions_opened(node: &ServerProcess) -> usize {
+    node.log_text().matches("mqtt session opened").count()
+}
+
+#[tokio::test]
+async fn an_mqtt_user_whose_node_dies_goes_on_through_another_node() {
+    let broker = Mosquitto::start_guarded().await.unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut nodes = [
+        node(dir_a.path(), "node-a", &[&broker], "").await,
+        node(dir_b.path(), "node-b", &[&broker], "").await,
+    ];
+    let homes = tempfile::tempdir().unwrap();
+    let alice = Cli::new(homes.path().join("alice")).unwrap();
+    let mqtt = over_mqtt(&[&broker]);
+    ok(
+        &alice,
+        &mqtt,
+        &["register", "alice"],
+        Some("alice-password"),
+    )
+    .await;
+    ok(&alice, &mqtt, &["login", "alice"], Some("alice-password")).await;
+    ok(&alice, &mqtt, &["join", "general"], None).await;
+
+    // Alice tails; the node that took her session is the one to die.
+    let before = nodes.each_ref().map(sessions_opened);
+    let mut tail_args: Vec<&str> = mqtt.iter().map(String::as_str).collect();
+    tail_args.extend([
+        "tail",
+        "general",
+        "--count",
+        "3",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    let tail = alice.spawn(&tail_args).unwrap();
+    let started = std::time::Instant::now();
+    let holder = loop {
+        let now = nodes.each_ref().map(sessions_opened);
+        if let Some(i) = (0..2).find(|&i| now[i] > before[i]) {
+            break i;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no node took the tail's session"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let survivor = 1 - holder;
+    let mut bob = WsClient::connect(&nodes[survivor].ws_url()).await.unwrap();
+    bob.set_deadline(DEADLINE);
+    bob.register_and_login("bob", "bob-password").await.unwrap();
+    bob.join("general").await.unwrap();
+    bob.wait_online("general", "alice", true).await.unwrap();
+    bob.send_message("general", "before the crash", None)
+        .await
+        .unwrap();
+    nodes[holder].kill().await.unwrap();
+    bob.send_message("general", "after 1", None).await.unwrap();
+    bob.send_message("general", "after 2", None).await.unwrap();
+
+    let out = tail.wait(Duration::from_secs(90)).await.unwrap();
+    assert!(out.success(), "tail over MQTT failed: {out}");
+    assert_eq!(
+        texts(&out),
+        ["before the crash", "after 1", "after 2"],
+        "{out}"
+    );
+    assert!(
+        sessions_opened(&nodes[survivor]) > before[survivor],
+        "the survivor took the session over"
+    );
+}

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 /// The client topics' prefix.
 const CLIENTS: &str = "neuralchat/v1/clients";
 /// Ping the node after this long without a frame from it.
-const PING_AFTER: Duration = Duration::from_secs(10);
+const PING_AFTER: Duration = Duration::from_secs(5);
 /// A node that does not answer a ping in this time is gone.
-const PONG_WAIT: Duration = Duration::from_secs(10);
+const PONG_WAIT: Duration = Duration::from_secs(5);
 /// The `ref` prefix of the transport's own pings (their pongs are not
 /// handed up).
 const KEEPALIVE_REF: &str = "mqtt-keepalive";
