@@ -25,6 +25,9 @@
 //! changed with `LATENCY_BOT_ROUNDS`, `LATENCY_QUIET_MESSAGES`,
 //! `LATENCY_BUSY_MEMBERS`, `LATENCY_BUSY_RATE`, `LATENCY_BUSY_SECS`, and
 //! the parts run with `LATENCY_PARTS` (default `bot,quiet,busy`).
+//! `LATENCY_LOCAL=1` (with a server built with `--features local-llm`)
+//! adds a third path to the bot part: the same GGUF run inside the server
+//! (`backend = "local"`), timed and printed next to llama-server.
 //! Everything is bounded: every wait has a deadline and the whole run stops
 //! after `RUN_DEADLINE`. Run without `--bench` (as `cargo test
 //! --all-targets` does) it only says how to run it.
@@ -239,6 +242,15 @@ async fn run(server_bin: PathBuf) {
     );
 }
 
+/// With `LATENCY_LOCAL=1`, the model file for bots run inside the server
+/// (`backend = "local"`; the server must be built with `--features
+/// local-llm`): the same tiny model llama-server runs.
+fn local_model() -> Option<String> {
+    std::env::var_os("LATENCY_LOCAL")?;
+    let (_, model) = llama_paths().ok()?;
+    Some(model.display().to_string())
+}
+
 /// The real server: limits raised so that nothing is rate limited or cut
 /// off as a slow consumer, cheap bcrypt, logging at its default (info), and
 /// two bots on the llama-server when there is one: Olga (8 tokens) and Vera
@@ -263,6 +275,28 @@ queue_limit = 100
 per_user_queue = 100
 "#
             ));
+        }
+        if let Some(model) = local_model() {
+            // The same GGUF inside the server (a build with `--features
+            // local-llm`), one thread like llama-server's `--threads 1`.
+            for (name, tokens) in [("Lola", 8), ("Lara", 32)] {
+                config.push_str(&format!(
+                    r#"
+[[bots]]
+name = "{name}"
+backend = "local"
+model_path = "{model}"
+threads = 1
+system_prompt = "You are {name}."
+context_messages = 1
+max_tokens = {tokens}
+temperature = 0.0
+timeout_secs = 30
+queue_limit = 100
+per_user_queue = 100
+"#
+                ));
+            }
         }
     } else {
         // No bots: an empty list (the default config has Olga).
@@ -551,6 +585,9 @@ struct BotSize {
     max_tokens: u32,
     direct: Vec<Round>,
     through: Vec<Round>,
+    /// The same question to a bot running the same GGUF inside the server
+    /// (`LATENCY_LOCAL=1`), through the same WebSocket.
+    local: Vec<Round>,
     same_text: bool,
 }
 
@@ -602,6 +639,27 @@ impl BotResult {
             );
             if !s.same_text {
                 println!("  note: the reply text through the server differed from the direct one");
+            }
+            if !s.local.is_empty() {
+                println!(
+                    "|   backend = \"local\" (same GGUF in the server), through server | {} | | {:.3} | {:.3} | | {:.3} | {:.3} | |",
+                    median_of(&s.local, |r| r.tokens as f64),
+                    median_of(&s.local, |r| r.first),
+                    median_of(&s.local, |r| r.first) - df,
+                    median_of(&s.local, |r| r.whole),
+                    median_of(&s.local, |r| r.whole) - dw
+                );
+                let tokens_per_sec = |v: &[Round]| {
+                    median_of(v, |r| {
+                        (r.tokens.saturating_sub(1)) as f64
+                            / ((r.whole - r.first) / 1000.0).max(1e-9)
+                    })
+                };
+                println!(
+                    "|   tokens/s after the first: llama-server direct {:.0}, local in the server {:.0} | | | | | | | | |",
+                    tokens_per_sec(&s.direct),
+                    tokens_per_sec(&s.local)
+                );
             }
         }
         println!(
@@ -757,7 +815,11 @@ async fn bot_part(server: &ServerProcess, llama: &LlamaServer, rounds: usize) ->
     let mut ws = real_member(&server.ws_url(), "asker", &["bot8", "bot32"]).await;
     let mut sizes = Vec::new();
     let mut n = 0;
-    for (bot, room, max_tokens) in [("Olga", "bot8", 8u32), ("Vera", "bot32", 32)] {
+    let local = local_model().is_some();
+    for (bot, local_bot, room, max_tokens) in [
+        ("Olga", "Lola", "bot8", 8u32),
+        ("Vera", "Lara", "bot32", 32),
+    ] {
         // What the bot sends for the question (context_messages = 1: the
         // system prompt and the question, with its author named).
         let body = json!({
@@ -776,6 +838,7 @@ async fn bot_part(server: &ServerProcess, llama: &LlamaServer, rounds: usize) ->
             max_tokens,
             direct: Vec::new(),
             through: Vec::new(),
+            local: Vec::new(),
             same_text: true,
         };
         for round in 0..BOT_WARMUP + rounds {
@@ -789,10 +852,17 @@ async fn bot_part(server: &ServerProcess, llama: &LlamaServer, rounds: usize) ->
                 let t = ask_through(&mut ws, room, bot, n).await;
                 (Http::ask(llama.port(), &body).await, t)
             };
+            let l = if local {
+                n += 1;
+                Some(ask_through(&mut ws, room, local_bot, n).await)
+            } else {
+                None
+            };
             if round >= BOT_WARMUP {
                 size.same_text &= d.1 == t.1;
                 size.direct.push(d.0);
                 size.through.push(t.0);
+                size.local.extend(l.map(|l| l.0));
             }
         }
         sizes.push(size);

@@ -281,6 +281,21 @@ async fn direct_messages_reach_both_users_only() {
     let mut bob = client(&engine, "Bob").await;
     let mut eve = client(&engine, "eve").await;
 
+    // Reading a conversation nobody started shows it empty and creates nothing.
+    let empty = alice.request(json!({"type":"history","room":"@bob"})).await;
+    assert_eq!(
+        (empty["type"].as_str(), &empty["events"]),
+        (Some("history"), &json!([])),
+        "{empty}"
+    );
+    let rooms = alice.request(json!({"type":"rooms"})).await;
+    assert!(
+        !rooms.to_string().contains("@alice+bob"),
+        "reading created the conversation: {rooms}"
+    );
+    let who = alice.request(json!({"type":"who","room":"@bob"})).await;
+    assert_eq!(code(&who), "unknown_room", "{who}");
+
     assert_eq!(
         say(&mut alice, "general", "/msg bob psst").await["type"],
         "ack"

@@ -14,20 +14,7 @@ use std::time::{Duration, Instant};
 
 /// The tiny model, or a failure saying how to get it.
 fn model_path() -> PathBuf {
-    let path = std::env::var_os("LLAMA_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "LLAMA_MODEL is not set: run `eval \"$(scripts/llama/setup.sh | tail -n1)\"; \
-             export LLAMA_MODEL` first (scripts/test.sh does)"
-            )
-        });
-    assert!(
-        path.is_file(),
-        "LLAMA_MODEL={} is missing: run scripts/llama/setup.sh (scripts/test.sh does)",
-        path.display()
-    );
-    path
+    neuralchat_testkit::llama::tiny_model()
 }
 
 /// One thread per generation: tests run side by side on few cores, and

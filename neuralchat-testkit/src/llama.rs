@@ -45,6 +45,15 @@ pub fn llama_paths() -> Result<(PathBuf, PathBuf)> {
     Ok((server, model))
 }
 
+/// The tiny test model (for `backend = "local"` tests); panics, saying how
+/// to get it, when it is missing.
+pub fn tiny_model() -> PathBuf {
+    match llama_paths() {
+        Ok((_, model)) => model,
+        Err(e) => panic!("{e:#}"),
+    }
+}
+
 /// A running llama-server on 127.0.0.1.
 pub struct LlamaServer {
     /// The process.

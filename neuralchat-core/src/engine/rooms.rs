@@ -208,7 +208,15 @@ impl Engine {
         user: &str,
         room: &str,
     ) -> ChatResult<(String, Addr<Room>, RoomView)> {
-        let (name, addr) = self.open_room(user, room, false).await?;
+        // Reading never creates, not even a direct conversation.
+        let name = self.resolve(user, room).await?.name;
+        let addr = self
+            .hub()
+            .send(OpenRoom {
+                name: name.clone(),
+                create: None,
+            })
+            .await??;
         let view = addr
             .send(View {
                 user: user.to_owned(),
@@ -412,7 +420,16 @@ impl Engine {
         }
         let limit = limit.unwrap_or(history.page_default).min(history.page_max);
         let before = parse_cursor("before", before)?;
-        let (name, _, _) = self.view(user, room).await?;
+        let (name, _, _) = match self.view(user, room).await {
+            // A direct conversation nobody has started yet: nothing in it.
+            Err(e) if e.code == ErrorCode::UnknownRoom && room.starts_with('@') => {
+                return Ok(HistoryPage {
+                    events: Vec::new(),
+                    more: false,
+                })
+            }
+            other => other?,
+        };
         let room = name.clone();
         let page = self
             .shared()
