@@ -254,18 +254,25 @@ fn local_model() -> Option<String> {
 /// The real server: limits raised so that nothing is rate limited or cut
 /// off as a slow consumer, cheap bcrypt, logging at its default (info), and
 /// two bots on the llama-server when there is one: Olga (8 tokens) and Vera
-/// (32 tokens).
+/// (32 tokens), and with `LATENCY_LOCAL=1` two on the same model inside the
+/// server: Lola (8) and Lara (32).
 async fn start_server(dir: &Path, llama: Option<String>) -> ServerProcess {
     let mut config = String::new();
     if let Some(url) = llama {
-        for (name, tokens) in [("Olga", 8), ("Vera", 32)] {
+        let openai = format!("backend = \"openai\"\nurl = \"{url}\"\nmodel = \"tiny\"");
+        let mut bots = vec![(("Olga", 8), openai.clone()), (("Vera", 32), openai)];
+        if let Some(model) = local_model() {
+            // The same GGUF inside the server (a build with `--features
+            // local-llm`), one thread like llama-server's `--threads 1`.
+            let local = format!("backend = \"local\"\nmodel_path = \"{model}\"\nthreads = 1");
+            bots.extend([(("Lola", 8), local.clone()), (("Lara", 32), local)]);
+        }
+        for ((name, tokens), backend) in bots {
             config.push_str(&format!(
                 r#"
 [[bots]]
 name = "{name}"
-backend = "openai"
-url = "{url}"
-model = "tiny"
+{backend}
 system_prompt = "You are {name}."
 context_messages = 1
 max_tokens = {tokens}
@@ -275,28 +282,6 @@ queue_limit = 100
 per_user_queue = 100
 "#
             ));
-        }
-        if let Some(model) = local_model() {
-            // The same GGUF inside the server (a build with `--features
-            // local-llm`), one thread like llama-server's `--threads 1`.
-            for (name, tokens) in [("Lola", 8), ("Lara", 32)] {
-                config.push_str(&format!(
-                    r#"
-[[bots]]
-name = "{name}"
-backend = "local"
-model_path = "{model}"
-threads = 1
-system_prompt = "You are {name}."
-context_messages = 1
-max_tokens = {tokens}
-temperature = 0.0
-timeout_secs = 30
-queue_limit = 100
-per_user_queue = 100
-"#
-                ));
-            }
         }
     } else {
         // No bots: an empty list (the default config has Olga).

@@ -48,6 +48,15 @@ async fn ok(cli: &Cli, transport: &[String], args: &[&str], password: Option<&st
     out
 }
 
+/// Registers `name` (password: `NAME-password`), logs in and joins
+/// `general`, through `transport`.
+async fn sign_up_in_general(cli: &Cli, transport: &[String], name: &str) {
+    let password = format!("{name}-password");
+    ok(cli, transport, &["register", name], Some(&password)).await;
+    ok(cli, transport, &["login", name], Some(&password)).await;
+    ok(cli, transport, &["join", "general"], None).await;
+}
+
 /// The `text` of each JSON event line.
 fn texts(out: &CliOutput) -> Vec<String> {
     out.lines()
@@ -79,18 +88,8 @@ async fn an_mqtt_user_and_a_websocket_user_chat_across_brokers_and_nodes() {
     let ws_b = vec!["--server".to_string(), b.ws_url()];
 
     // Alice exists only through MQTT; bob only through node B's WebSocket.
-    ok(
-        &alice,
-        &mqtt,
-        &["register", "alice"],
-        Some("alice-password"),
-    )
-    .await;
-    ok(&alice, &mqtt, &["login", "alice"], Some("alice-password")).await;
-    ok(&alice, &mqtt, &["join", "general"], None).await;
-    ok(&bob, &ws_b, &["register", "bob"], Some("bob-password")).await;
-    ok(&bob, &ws_b, &["login", "bob"], Some("bob-password")).await;
-    ok(&bob, &ws_b, &["join", "general"], None).await;
+    sign_up_in_general(&alice, &mqtt, "alice").await;
+    sign_up_in_general(&bob, &ws_b, "bob").await;
     let mut watcher = WsClient::connect(&a.ws_url()).await.unwrap();
     watcher.set_deadline(DEADLINE);
     watcher
@@ -359,15 +358,7 @@ async fn an_mqtt_user_whose_node_dies_goes_on_through_another_node() {
     let homes = tempfile::tempdir().unwrap();
     let alice = Cli::new(homes.path().join("alice")).unwrap();
     let mqtt = over_mqtt(&[&broker]);
-    ok(
-        &alice,
-        &mqtt,
-        &["register", "alice"],
-        Some("alice-password"),
-    )
-    .await;
-    ok(&alice, &mqtt, &["login", "alice"], Some("alice-password")).await;
-    ok(&alice, &mqtt, &["join", "general"], None).await;
+    sign_up_in_general(&alice, &mqtt, "alice").await;
 
     // Alice tails; the node that took her session is the one to die.
     let before = nodes.each_ref().map(sessions_opened);
