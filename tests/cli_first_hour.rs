@@ -4,13 +4,10 @@
 //! reading never creates a room; the CLI closes its connections cleanly;
 //! every path prints an event the same way; options go anywhere.
 
-use neuralchat_testkit::bin::find_binary;
 use neuralchat_testkit::{free_port, Cli, CliOutput, LlamaServer, ServerOptions, ServerProcess};
 use serde_json::Value;
-use std::process::Stdio;
 use std::time::Duration;
 use tempfile::TempDir;
-use tokio::io::AsyncWriteExt;
 
 const PASSWORD: &str = "alice-password";
 
@@ -109,30 +106,9 @@ impl Setup {
 
     /// Runs `chat` with `input` on its stdin (a pipe).
     async fn chat(&self, args: &[&str], input: &str) -> CliOutput {
-        let binary = find_binary("neuralchat-cli", "NEURALCHAT_CLI_BIN").unwrap();
-        let mut child = tokio::process::Command::new(binary)
-            .args(["--server", &self.url, "chat"])
-            .args(args)
-            .env("NEURALCHAT_HOME", self.alice.home())
-            .env_remove("NEURALCHAT_SERVER")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).await.unwrap();
-        drop(stdin);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
-        CliOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let mut full = vec!["--server", self.url.as_str(), "chat"];
+        full.extend_from_slice(args);
+        self.alice.run_with_stdin(&full, input).await.unwrap()
     }
 }
 

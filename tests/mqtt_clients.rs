@@ -127,6 +127,19 @@ async fn an_mqtt_user_and_a_websocket_user_chat_across_brokers_and_nodes() {
         "the MQTT user saw the reply stream in: {asked}"
     );
 
+    // `chat` over MQTT: typed lines arrive on the other node.
+    let mut chat: Vec<&str> = mqtt.iter().map(String::as_str).collect();
+    chat.extend(["chat", "general"]);
+    let out = alice
+        .run_with_stdin(&chat, "typed in chat over mqtt\n/quit\n")
+        .await
+        .unwrap();
+    assert!(out.success(), "chat over MQTT failed: {out}");
+    watcher
+        .recv_until(|f| f["type"] == "event" && f["event"]["text"] == "typed in chat over mqtt")
+        .await
+        .unwrap();
+
     // Alice tails over MQTT (first broker b1); bob writes from node B.
     let mut tail_args: Vec<&str> = mqtt.iter().map(String::as_str).collect();
     tail_args.extend([

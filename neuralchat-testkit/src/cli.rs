@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::task::JoinHandle;
@@ -117,6 +118,32 @@ impl Cli {
             .command(args, env)
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
+        let out = tokio::time::timeout(RUN_DEADLINE, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                anyhow!("neuralchat-cli {args:?} did not finish within {RUN_DEADLINE:?}")
+            })??;
+        Ok(CliOutput {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Runs the CLI with `args` and `input` on its stdin (a pipe, closed
+    /// after it; e.g. lines for `chat`) to completion (60 s deadline).
+    pub async fn run_with_stdin(&self, args: &[&str], input: &str) -> Result<CliOutput> {
+        let mut child = self
+            .command(args, &[])
+            .stdin(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .context("writing the CLI's stdin")?;
+        }
         let out = tokio::time::timeout(RUN_DEADLINE, child.wait_with_output())
             .await
             .map_err(|_| {
