@@ -53,6 +53,8 @@ impl Metrics {
             store_calls: 0,
             store_failures: 0,
             store_micros_sum: 0,
+            store_batches: 0,
+            store_batched_jobs: 0,
             rooms_open: 0,
         }
     }
@@ -85,6 +87,11 @@ pub struct MetricsSnapshot {
     pub store_failures: u64,
     /// Sum of database job times (queueing included), microseconds.
     pub store_micros_sum: u64,
+    /// Group commits (transactions holding the rooms' event commits).
+    pub store_batches: u64,
+    /// Event commits run in them (divided by `store_batches`: the mean
+    /// batch size).
+    pub store_batched_jobs: u64,
     /// Room actors open now.
     pub rooms_open: u64,
 }

@@ -85,8 +85,22 @@ pub async fn metrics(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -
         &mut out,
         "neuralchat_store_seconds_total",
         "counter",
-        "Summed time of database jobs, queueing included (one change per transaction: batch size 1).",
+        "Summed time of database jobs, queueing included.",
         m.store_micros_sum as f64 / 1e6,
+    );
+    metric(
+        &mut out,
+        "neuralchat_store_batches_total",
+        "counter",
+        "Group commits: transactions holding the rooms' event commits.",
+        m.store_batches,
+    );
+    metric(
+        &mut out,
+        "neuralchat_store_batched_commits_total",
+        "counter",
+        "Event commits run in group commits (over batches: the mean batch size).",
+        m.store_batched_jobs,
     );
     metric(
         &mut out,

@@ -37,6 +37,7 @@ impl Engine {
         snapshot.store_calls = calls;
         snapshot.store_failures = failures;
         snapshot.store_micros_sum = micros;
+        (snapshot.store_batches, snapshot.store_batched_jobs) = self.shared().store.batch_stats();
         snapshot.rooms_open = self.open_room_count().await.unwrap_or(0) as u64;
         snapshot
     }

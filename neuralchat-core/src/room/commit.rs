@@ -108,7 +108,9 @@ impl Room {
                 }
             }
         };
-        let run = async move { store.call("commit", job).await };
+        // Group commit: stored in a transaction shared with other rooms'
+        // commits, answered once it has committed.
+        let run = async move { store.commit("commit", job).await };
         Box::pin(run.into_actor(self).then(move |outcome, room, _| {
             let mut delivery = None;
             let result = match outcome {

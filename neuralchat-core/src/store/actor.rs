@@ -1,6 +1,7 @@
 //! The store actor: a SyncArbiter of threads, each running [`Db`] queries,
 //! and the async [`Store`] handle the rest of the engine calls.
 
+use super::batch::Batcher;
 use super::{Conn, Db, StoreError};
 use crate::error::{ChatError, ChatResult};
 use actix::prelude::*;
@@ -53,6 +54,8 @@ struct StoreStats {
 pub struct Store {
     /// The worker threads.
     workers: Addr<StoreWorker>,
+    /// The group-commit thread for the rooms' commits.
+    batcher: Batcher,
     /// Jobs sent and not yet answered (shutdown waits for zero).
     in_flight: Arc<AtomicUsize>,
     /// Jobs run, failed, and their summed time (for `/metrics`).
@@ -62,16 +65,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Starts `threads` workers over an opened database.
-    pub fn start(db: Db, threads: usize, log: Logger) -> Self {
+    /// Starts `threads` workers and the group-commit thread over an opened
+    /// database.
+    pub fn start(db: Db, threads: usize, log: Logger) -> Result<Self, StoreError> {
         let db = Arc::new(db);
+        let batcher = Batcher::start(db.clone())
+            .map_err(|e| StoreError::Connect(format!("cannot start the commit thread: {e}")))?;
         let workers = SyncArbiter::start(threads.max(1), move || StoreWorker { db: db.clone() });
-        Self {
+        Ok(Self {
             workers,
+            batcher,
             in_flight: Arc::new(AtomicUsize::new(0)),
             stats: Arc::default(),
             log,
-        }
+        })
     }
 
     /// Runs `job` on a worker thread, in one transaction. Failures are logged here, with `what`
@@ -85,6 +92,31 @@ impl Store {
         let started = Instant::now();
         let answer = self.workers.send(Job(Box::new(job))).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.account(what, started, answer)
+    }
+
+    /// Runs `job` in the next group commit (see `batch.rs`): in a savepoint
+    /// of a transaction shared with the other commits waiting; answered
+    /// once that transaction has committed. For the rooms' event commits.
+    pub async fn commit<T, F>(&self, what: &'static str, job: F) -> ChatResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let answer = self.batcher.run(job).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.account(what, started, Ok(answer))
+    }
+
+    /// Counts a finished job and turns its answer into the engine's error.
+    fn account<T>(
+        &self,
+        what: &'static str,
+        started: Instant,
+        answer: Result<Result<T, StoreError>, MailboxError>,
+    ) -> ChatResult<T> {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         self.stats.micros.fetch_add(micros, Ordering::Relaxed);
@@ -102,6 +134,14 @@ impl Store {
                 Err(ChatError::from(e))
             }
         }
+    }
+
+    /// Group commits run, and the commit jobs in them.
+    pub fn batch_stats(&self) -> (u64, u64) {
+        (
+            self.batcher.stats.batches.load(Ordering::Relaxed),
+            self.batcher.stats.jobs.load(Ordering::Relaxed),
+        )
     }
 
     /// Jobs run, jobs failed, and their summed time in microseconds.

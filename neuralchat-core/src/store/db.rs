@@ -238,6 +238,18 @@ impl Db {
 }
 
 impl Conn<'_> {
+    /// Runs `work` in a savepoint of the transaction this connection is in:
+    /// when it fails, only its own writes are taken back.
+    pub fn savepoint<T>(
+        &mut self,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Conn::Sqlite(c) => c.transaction(|c| work(&mut Conn::Sqlite(c))),
+            Conn::Postgres(c) => c.transaction(|c| work(&mut Conn::Postgres(c))),
+        }
+    }
+
     /// Stores an event, telling apart the two ways it can already be there:
     /// the same event (same id: a relay or a second delivery) or another
     /// event holding the same `(room, author, client_id)` (a retry that

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// vanished); nothing was stored.
     #[error("conflicting write: {0}")]
     Conflict(String),
+    /// The batch a commit job ran in did not commit (the text says why);
+    /// nothing of it was stored.
+    #[error("batch not committed: {0}")]
+    Batch(String),
     /// The store's worker threads are gone.
     #[error("store workers stopped")]
     Stopped,

@@ -3,6 +3,7 @@
 //! [`Store`] runs them on a SyncArbiter so they never block async threads.
 
 mod actor;
+mod batch;
 mod db;
 mod effects;
 mod error;

@@ -1,0 +1,72 @@
+//! Group commit through the engine: many rooms' messages at once are stored
+//! in shared transactions (the batches hold more than one commit), every
+//! acknowledged message is in its room's history exactly once, in order.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use futures_util::future::join_all;
+use serde_json::json;
+use support::{engine, fast_config, Client};
+use tempfile::TempDir;
+
+const ROOMS: usize = 16;
+const MESSAGES: usize = 25;
+
+#[actix_rt::test]
+async fn many_rooms_at_once_share_transactions_and_lose_nothing() {
+    let dir = TempDir::new().unwrap();
+    let mut config = fast_config();
+    config.limits.messages_per_second = 1e6;
+    config.limits.message_burst = 1e6;
+    let engine = engine(&dir, config).await;
+    let mut clients = Vec::new();
+    for i in 0..ROOMS {
+        let mut client = Client::connect(&engine).await;
+        client.sign_up(&format!("user{i}")).await;
+        let joined = client
+            .request(json!({"type": "join", "room": format!("room{i}")}))
+            .await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        clients.push(client);
+    }
+    let before = engine.metrics().await;
+
+    // Every user writes into their own room, all at the same time.
+    let acked = join_all(clients.iter_mut().enumerate().map(|(i, client)| async move {
+        let mut ids = Vec::new();
+        for n in 0..MESSAGES {
+            let ack = client
+                .request(json!({"type": "send", "room": format!("room{i}"), "text": format!("m{n}")}))
+                .await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+            ids.push(ack["id"].as_str().unwrap().to_owned());
+        }
+        ids
+    }))
+    .await;
+
+    let after = engine.metrics().await;
+    let batches = after.store_batches - before.store_batches;
+    let commits = after.store_batched_jobs - before.store_batched_jobs;
+    assert_eq!(commits as usize, ROOMS * MESSAGES, "one commit per message");
+    assert!(
+        batches < commits,
+        "{commits} commits in {batches} transactions: nothing was batched"
+    );
+
+    for (i, ids) in acked.iter().enumerate() {
+        let client = &mut clients[i];
+        let page = client
+            .request(json!({"type": "history", "room": format!("room{i}"), "limit": 200}))
+            .await;
+        let stored: Vec<&str> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "message")
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(stored, *ids, "room{i}: every ack stored once, in order");
+    }
+}
