@@ -8,6 +8,7 @@ use crate::admission::{origin_allowed, Admitted, OpenConnections};
 use crate::config::WebSocketConfig;
 use crate::connection::SocketHandle;
 use crate::rest::ApiError;
+use actix_web::error::PayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
@@ -77,6 +78,17 @@ pub async fn endpoint(
     let closing = engine.closing();
     actix_web::rt::spawn(bridge(link, writer, stream, max, closing, admitted));
     Ok(response)
+}
+
+/// Whether `error` is the client's byte stream ending before a frame was
+/// complete (actix-ws wraps the payload's `Incomplete` in an I/O error).
+fn stream_ended_mid_frame(error: &ProtocolError) -> bool {
+    let ProtocolError::Io(io) = error else {
+        return false;
+    };
+    io.get_ref()
+        .and_then(|inner| inner.downcast_ref::<PayloadError>())
+        .is_some_and(|payload| matches!(payload, PayloadError::Incomplete(_)))
 }
 
 /// The writing side of one connection, every write bounded in time.
@@ -208,7 +220,7 @@ async fn bridge(
                     // have both arrive in one read; actix-ws then reports the
                     // end of the payload instead of the Close. That is a
                     // client leaving, not a protocol error.
-                    Some(Err(e)) if e.to_string().contains("EOF") => {
+                    Some(Err(e)) if stream_ended_mid_frame(&e) => {
                         debug!(log, "client left"; "detail" => %e);
                         break Ending::ClientClosed;
                     }
@@ -307,5 +319,19 @@ async fn finish(handing: &mut Option<Handing>) -> Result<(), actix::MailboxError
     match handing {
         Some(send) => send.await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_incomplete_payload_is_a_client_leaving() {
+        let eof = ProtocolError::Io(std::io::Error::other(PayloadError::Incomplete(None)));
+        assert!(stream_ended_mid_frame(&eof));
+        let other_io = ProtocolError::Io(std::io::Error::other(PayloadError::Overflow));
+        assert!(!stream_ended_mid_frame(&other_io));
+        assert!(!stream_ended_mid_frame(&ProtocolError::BadOpCode));
     }
 }
