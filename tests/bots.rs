@@ -388,16 +388,18 @@ async fn ollama_backend_budget_and_queue_limits() {
         "one call spends the budget"
     );
     // The daily budget (10 tokens) is spent: the next question is refused.
-    ask(&mut alice, "Boris, again").await;
+    let again = ask(&mut alice, "Boris, again").await;
     let refused = alice.recv_until(|f| f["type"] == "error").await.unwrap();
     assert_eq!(refused["code"], "token_budget_spent");
+    assert_eq!(refused["reply_to"], again.as_str(), "names the question");
     assert_eq!(setup.ollama.requests(), 1);
 
     // Longa takes one question per user at a time.
     let first = ask(&mut alice, "Longa, go on").await;
-    ask(&mut alice, "Longa, and another").await;
+    let another = ask(&mut alice, "Longa, and another").await;
     let busy = alice.recv_until(|f| f["type"] == "error").await.unwrap();
     assert_eq!(busy["code"], "bot_busy");
+    assert_eq!(busy["reply_to"], another.as_str(), "names the question");
     alice
         .request(json!({"type":"send","room":"general","text":"/stop"}))
         .await

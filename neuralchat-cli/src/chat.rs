@@ -240,7 +240,7 @@ impl Screen<'_> {
                 }
             }
             Live::Mention(_) => Ok(()),
-            Live::Notice(error) => {
+            Live::Notice { error, .. } => {
                 self.stream.break_line(&self.ctx.out)?;
                 self.error(&format!("error: {error}"))
             }

@@ -28,7 +28,12 @@ pub enum Live {
     Mention(Event),
     /// An `error` frame that answers no request (`bot_busy`,
     /// `token_budget_spent` after a question to a bot).
-    Notice(CliError),
+    Notice {
+        /// The error.
+        error: CliError,
+        /// The question a bot refused, when the server names it.
+        reply_to: Option<String>,
+    },
 }
 
 /// What one incoming frame is.
@@ -106,7 +111,13 @@ fn decode_error(frame: &Value, reference: Option<String>) -> Decoded {
                 Decoded::Fatal(error)
             }
             // A notice about something earlier (`bot_busy`, ...).
-            _ => Decoded::Live(Live::Notice(CliError::server(code, message))),
+            _ => Decoded::Live(Live::Notice {
+                error: CliError::server(code, message),
+                reply_to: frame
+                    .get("reply_to")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            }),
         },
     }
 }
@@ -178,6 +189,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bot_refusal_names_its_question() {
+        let frame = r#"{"type":"error","code":"bot_busy","message":"m","reply_to":"q-1"}"#;
+        match decode(frame).unwrap() {
+            Decoded::Live(Live::Notice { error, reply_to }) => {
+                assert_eq!(
+                    (error.code.as_str(), reply_to.as_deref()),
+                    ("bot_busy", Some("q-1"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn errors_without_ref_are_sorted() {
         let decoded = |code: &str| {
             decode(&format!(
@@ -191,12 +216,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match decoded("bot_busy") {
-            Decoded::Live(Live::Notice(e)) => assert_eq!(e.code, "bot_busy"),
+            Decoded::Live(Live::Notice { error, .. }) => assert_eq!(error.code, "bot_busy"),
             other => panic!("{other:?}"),
         }
         // A code from a newer server is kept as it is.
         match decoded("brand_new") {
-            Decoded::Live(Live::Notice(e)) => assert_eq!(e.code, "brand_new"),
+            Decoded::Live(Live::Notice { error, .. }) => assert_eq!(error.code, "brand_new"),
             other => panic!("{other:?}"),
         }
     }

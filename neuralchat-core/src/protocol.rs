@@ -3,7 +3,7 @@
 //! server echoes in the answer. See docs/PROTOCOL.md for every frame.
 
 use crate::error::{ChatError, ErrorCode};
-use crate::event::Event;
+use crate::event::{Event, EventId};
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -420,6 +420,10 @@ pub enum ServerFrame {
         /// For `rate_limited`: milliseconds until a retry can succeed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+        /// For `bot_busy` and `token_budget_spent`: the id of the question
+        /// the bot refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
     },
 }
 
@@ -431,6 +435,18 @@ impl ServerFrame {
             message: error.message,
             reference,
             retry_after_ms: error.retry_after_ms,
+            reply_to: None,
+        }
+    }
+
+    /// The `error` frame refusing the question `question` to a bot.
+    pub fn bot_refusal(error: ChatError, question: EventId) -> Self {
+        Self::Error {
+            code: error.code,
+            message: error.message,
+            reference: None,
+            retry_after_ms: None,
+            reply_to: Some(question.to_string()),
         }
     }
 

@@ -193,7 +193,12 @@ impl Wait<'_> {
                 self.stream.event(out, &event, show_room)?;
                 return Ok(true);
             }
-            Live::Notice(error) if BOT_REFUSALS.contains(&error.code.as_str()) => {
+            // A refusal of this question (servers that do not name the
+            // question are taken at their word).
+            Live::Notice { error, reply_to }
+                if BOT_REFUSALS.contains(&error.code.as_str())
+                    && reply_to.as_ref().is_none_or(|id| *id == self.question) =>
+            {
                 self.stream.break_line(out)?;
                 return Err(error.into());
             }

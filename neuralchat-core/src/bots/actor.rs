@@ -6,7 +6,7 @@ use super::backend::LlmClient;
 use super::config::BotConfig;
 use super::reply::{self, Job};
 use crate::error::{ChatError, ErrorCode};
-use crate::event::Event;
+use crate::event::{Event, EventId};
 use crate::hub::{DeliverToUsers, Hub};
 use crate::protocol::ServerFrame;
 use crate::room::Room;
@@ -67,10 +67,10 @@ impl Bot {
         }
     }
 
-    fn refuse(&self, user: &str, error: ChatError) {
+    fn refuse(&self, user: &str, error: ChatError, question: EventId) {
         self.hub.do_send(DeliverToUsers {
             users: vec![user.to_owned()],
-            frame: ServerFrame::error(error, None).encode(),
+            frame: ServerFrame::bot_refusal(error, question).encode(),
             skip: Vec::new(),
         });
     }
@@ -154,7 +154,8 @@ impl Handler<Ask> for Bot {
             None
         };
         if let Some(message) = refusal {
-            self.refuse(&asker, ChatError::new(ErrorCode::BotBusy, message));
+            let error = ChatError::new(ErrorCode::BotBusy, message);
+            self.refuse(&asker, error, msg.event.id);
             return;
         }
         let room = msg.event.room.clone();

@@ -93,7 +93,7 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
             );
             hub.do_send(DeliverToUsers {
                 users: vec![asker.clone()],
-                frame: ServerFrame::error(error, None).encode(),
+                frame: ServerFrame::bot_refusal(error, question.id).encode(),
                 skip: Vec::new(),
             });
             info!(shared.audit, "bot budget spent"; "action" => "bot_refused", "bot" => &bot, "user" => &asker, "spent" => spent);
