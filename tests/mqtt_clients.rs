@@ -176,8 +176,8 @@ async fn an_mqtt_user_and_a_websocket_user_chat_across_brokers_and_nodes() {
     drop((a, b));
 }
 
-/// A raw MQTT client: connects anonymously with its own id and collects
-/// everything the broker delivers to it.
+/// A raw MQTT client: connects anonymously with its own id (MQTT v5, or
+/// 3.1.1) and collects everything the broker delivers to it.
 struct Raw {
     id: String,
     client: mqtt::AsyncClient,
@@ -186,16 +186,26 @@ struct Raw {
 
 impl Raw {
     async fn connect(broker: &Mosquitto, id: &str) -> Raw {
+        Self::connect_version(broker, id, mqtt::MQTT_VERSION_5).await
+    }
+
+    async fn connect_version(broker: &Mosquitto, id: &str, version: u32) -> Raw {
         let mut client = mqtt::CreateOptionsBuilder::new()
             .server_uri(broker.url())
             .client_id(id)
-            .mqtt_version(mqtt::MQTT_VERSION_5)
+            .mqtt_version(version)
             .create_client()
             .unwrap();
         let stream = client.get_stream(10_000);
-        let options = mqtt::ConnectOptionsBuilder::new_v5()
-            .clean_start(true)
-            .finalize();
+        let options = if version == mqtt::MQTT_VERSION_5 {
+            mqtt::ConnectOptionsBuilder::new_v5()
+                .clean_start(true)
+                .finalize()
+        } else {
+            mqtt::ConnectOptionsBuilder::new_v3()
+                .clean_session(true)
+                .finalize()
+        };
         client.connect(options).await.unwrap();
         Raw {
             id: id.to_owned(),
@@ -275,8 +285,10 @@ async fn an_mqtt_client_reads_and_writes_only_its_own_session() {
         let _ = spy.client.subscribe(filter, 1).await;
     }
 
-    // Carol chats through her own MQTT session.
-    let mut carol = Raw::connect(&broker, "carol-0123456789abcdef").await;
+    // Carol chats through her own MQTT session, in MQTT 3.1.1 (nothing of
+    // the client side needs v5).
+    let mut carol =
+        Raw::connect_version(&broker, "carol-0123456789abcdef", mqtt::MQTT_VERSION_3_1_1).await;
     let node_id = carol.open().await;
     assert_eq!(node_id, "node-a");
     let secret = "carol-very-secret-password";
