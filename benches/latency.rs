@@ -36,6 +36,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use neuralchat_testkit::bin::{target_dir, workspace_root};
 use neuralchat_testkit::llama::llama_paths;
+use neuralchat_testkit::process::cpu_secs;
 use neuralchat_testkit::{LlamaServer, ServerOptions, ServerProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -144,19 +145,6 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
         newest = newest.max(time);
     }
     newest
-}
-
-/// CPU seconds (user + system) process `pid` has used so far, from
-/// /proc/PID/stat (Linux; 100 clock ticks per second assumed).
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
 }
 
 /// The soft limit on open files, from /proc/self/limits.

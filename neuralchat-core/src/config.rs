@@ -191,11 +191,18 @@ impl Default for HistoryConfig {
 pub struct StoreConfig {
     /// Threads running database work (each holds one pooled connection).
     pub threads: usize,
+    /// Group commit: the rooms' event commits share transactions (on by
+    /// default; off, each commit is a transaction of its own, as a peer
+    /// for benchmarks).
+    pub group_commit: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { threads: 2 }
+        Self {
+            threads: 2,
+            group_commit: true,
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod mosquitto;
 pub mod ollama;
 pub mod port;
 pub mod postgres;
+pub mod process;
 pub mod proxy;
 pub mod scenario;
 pub mod server;

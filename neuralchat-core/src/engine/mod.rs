@@ -102,12 +102,18 @@ impl EngineBuilder {
         let node = self.config.node.id.clone().unwrap_or_else(random_node_id);
         let log = self.log.new(o!("node" => node.clone()));
         let (url, threads) = (self.database.clone(), self.config.store.threads);
+        let group_commit = self.config.store.group_commit;
         // One connection more than workers: the group-commit thread's.
         let db = tokio::task::spawn_blocking(move || Db::open(&url, threads as u32 + 1))
             .await
             .map_err(|e| EngineError::Start(e.to_string()))??;
         info!(log, "store opened"; "backend" => ?db.backend(), "threads" => threads);
-        let store = Store::start(db, threads, log.new(o!("component" => "store")))?;
+        let store = Store::start(
+            db,
+            threads,
+            group_commit,
+            log.new(o!("component" => "store")),
+        )?;
         let events = EventSource {
             node: node.clone(),
             ids: Arc::new(EventIdGen::new()),

@@ -54,8 +54,9 @@ struct StoreStats {
 pub struct Store {
     /// The worker threads.
     workers: Addr<StoreWorker>,
-    /// The group-commit thread for the rooms' commits.
-    batcher: Batcher,
+    /// The group-commit thread for the rooms' commits (`None`: each commit
+    /// runs as a job of its own).
+    batcher: Option<Batcher>,
     /// Jobs sent and not yet answered (shutdown waits for zero).
     in_flight: Arc<AtomicUsize>,
     /// Jobs run, failed, and their summed time (for `/metrics`).
@@ -65,12 +66,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// Starts `threads` workers and the group-commit thread over an opened
-    /// database.
-    pub fn start(db: Db, threads: usize, log: Logger) -> Result<Self, StoreError> {
+    /// Starts `threads` workers and, with `group_commit`, the group-commit
+    /// thread over an opened database.
+    pub fn start(
+        db: Db,
+        threads: usize,
+        group_commit: bool,
+        log: Logger,
+    ) -> Result<Self, StoreError> {
         let db = Arc::new(db);
-        let batcher = Batcher::start(db.clone())
-            .map_err(|e| StoreError::Connect(format!("cannot start the commit thread: {e}")))?;
+        let batcher =
+            if group_commit {
+                Some(Batcher::start(db.clone()).map_err(|e| {
+                    StoreError::Connect(format!("cannot start the commit thread: {e}"))
+                })?)
+            } else {
+                None
+            };
         let workers = SyncArbiter::start(threads.max(1), move || StoreWorker { db: db.clone() });
         Ok(Self {
             workers,
@@ -103,9 +115,12 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        let Some(batcher) = &self.batcher else {
+            return self.call(what, job).await;
+        };
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
-        let answer = self.batcher.run(job).await;
+        let answer = batcher.run(job).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.account(what, started, Ok(answer))
     }
@@ -138,10 +153,12 @@ impl Store {
 
     /// Group commits run, and the commit jobs in them.
     pub fn batch_stats(&self) -> (u64, u64) {
-        (
-            self.batcher.stats.batches.load(Ordering::Relaxed),
-            self.batcher.stats.jobs.load(Ordering::Relaxed),
-        )
+        self.batcher.as_ref().map_or((0, 0), |b| {
+            (
+                b.stats.batches.load(Ordering::Relaxed),
+                b.stats.jobs.load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// Jobs run, jobs failed, and their summed time in microseconds.

@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end store throughput: how many messages per second the server
+//! stores and acknowledges, over real WebSockets, with group commit on and
+//! off (`store.group_commit = false`: one transaction per message, the
+//! peer) in the same run.
+//!
+//! `cargo build --release -p neuralchat-server && cargo bench --bench throughput`
+//! (a plain `main`, no criterion). Each sender is one connection of its
+//! own user, keeping `WINDOW` messages in flight (it sends the next one as
+//! each `ack` arrives) for `THROUGHPUT_SECS` (default 5) seconds. Scenarios:
+//! one room with 1 sender, one room with 10 senders, 50 rooms with one
+//! sender each. Reported: acknowledged messages per second, the server's
+//! CPU time per message (from `/proc`), the mean batch size (from
+//! `/metrics`), and whether the server stored exactly what it acknowledged
+//! (`neuralchat_messages_in_total`). The server logs at its default level
+//! into a file; limits are raised so that nothing is refused. What it
+//! leaves out: PostgreSQL, mesh relaying, and any peer outside this server
+//! (no raw diesel baseline here).
+
+use neuralchat_testkit::bin::target_dir;
+use neuralchat_testkit::process::cpu_secs;
+use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Messages each sender keeps in flight.
+const WINDOW: usize = 32;
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "throughput: an end-to-end benchmark; run it with `cargo bench --bench throughput`"
+        );
+        return;
+    }
+    let server = std::env::var_os("NEURALCHAT_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release").join("neuralchat-server"));
+    assert!(
+        server.is_file(),
+        "{} does not exist: run `cargo build --release -p neuralchat-server` first",
+        server.display()
+    );
+    std::env::set_var("NEURALCHAT_SERVER_BIN", &server);
+    let secs = std::env::var("THROUGHPUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5u64);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    println!("server binary: {}; {secs} s per scenario", server.display());
+    println!("| scenario | group commit | messages/s | server CPU µs/message | mean batch | stored = acked |");
+    println!("|---|---|---|---|---|---|");
+    rt.block_on(async {
+        for (name, rooms, senders_per_room) in [
+            ("1 room, 1 sender", 1, 1),
+            ("1 room, 10 senders", 1, 10),
+            ("50 rooms, 1 sender each", 50, 1),
+        ] {
+            for group_commit in [true, false] {
+                let r = scenario(
+                    rooms,
+                    senders_per_room,
+                    group_commit,
+                    Duration::from_secs(secs),
+                )
+                .await;
+                println!(
+                    "| {name} | {} | {:.0} | {:.1} | {:.2} | {} |",
+                    if group_commit { "on" } else { "off" },
+                    r.acked as f64 / r.elapsed,
+                    r.cpu_secs * 1e6 / r.acked.max(1) as f64,
+                    r.mean_batch,
+                    if r.stored == r.acked { "yes" } else { "NO" }
+                );
+            }
+        }
+    });
+}
+
+/// One scenario's outcome.
+struct Outcome {
+    /// Messages acknowledged.
+    acked: u64,
+    /// Messages the server counted as stored.
+    stored: u64,
+    /// Seconds measured.
+    elapsed: f64,
+    /// Server CPU seconds over the measured phase.
+    cpu_secs: f64,
+    /// Commits per group-commit transaction.
+    mean_batch: f64,
+}
+
+async fn scenario(rooms: usize, per_room: usize, group_commit: bool, length: Duration) -> Outcome {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(
+        ServerOptions::new()
+            .dir(dir.path())
+            .relaxed_limits()
+            .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
+            .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
+            .env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "1000000")
+            .env("NEURALCHAT_LIMITS__FRAME_BURST", "1000000")
+            .env("NEURALCHAT_LIMITS__OUTBOX_CAPACITY", "65536")
+            .env("NEURALCHAT_STORE__GROUP_COMMIT", group_commit.to_string())
+            .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4"),
+    )
+    .await
+    .expect("neuralchat-server did not start");
+    let mut clients = Vec::new();
+    for room in 0..rooms {
+        for sender in 0..per_room {
+            let mut client = WsClient::connect(&server.ws_url()).await.expect("connect");
+            client
+                .register_and_login(&format!("s{room}x{sender}"), "bench-password")
+                .await
+                .expect("sign up");
+            client.join(&format!("room{room}")).await.expect("join");
+            clients.push((client, format!("room{room}")));
+        }
+    }
+    let before = metrics(&server).await;
+    let cpu_before = cpu_secs(server.pid()).unwrap_or(0.0);
+    let started = Instant::now();
+    let deadline = started + length;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(client, room)| tokio::spawn(sender(client, room, deadline)))
+        .collect();
+    let mut acked = 0;
+    for task in tasks {
+        acked += task.await.expect("sender task");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs(server.pid()).unwrap_or(0.0) - cpu_before;
+    let after = metrics(&server).await;
+    let delta = |name: &str| {
+        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+    };
+    let batches = delta("neuralchat_store_batches_total");
+    Outcome {
+        acked,
+        stored: delta("neuralchat_messages_in_total") as u64,
+        elapsed,
+        cpu_secs: cpu,
+        mean_batch: if batches > 0.0 {
+            delta("neuralchat_store_batched_commits_total") / batches
+        } else {
+            1.0
+        },
+    }
+}
+
+/// Sends with `WINDOW` messages in flight until `deadline`, then waits for
+/// the last acks; returns how many were acknowledged.
+async fn sender(mut client: WsClient, room: String, deadline: Instant) -> u64 {
+    client.set_deadline(Duration::from_secs(30));
+    let mut sent = 0u64;
+    let mut acked = 0u64;
+    let frame = |n: u64| json!({"type": "send", "ref": format!("m{n}"), "room": room, "text": format!("message {n} of a throughput run, about a hundred bytes long........")});
+    for _ in 0..WINDOW {
+        client.send_json(&frame(sent)).await.expect("send");
+        sent += 1;
+    }
+    while acked < sent {
+        let reply = client.recv_json().await.expect("an answer");
+        match reply["type"].as_str() {
+            Some("ack") => {
+                acked += 1;
+                if Instant::now() < deadline {
+                    client.send_json(&frame(sent)).await.expect("send");
+                    sent += 1;
+                }
+            }
+            Some("error") => panic!("refused: {reply}"),
+            _ => {}
+        }
+    }
+    acked
+}
+
+/// The server's counters from `/metrics`.
+async fn metrics(server: &ServerProcess) -> std::collections::HashMap<String, f64> {
+    let response = server
+        .http()
+        .send_raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("/metrics");
+    response
+        .text()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}

@@ -1,0 +1,30 @@
+//! What `/proc` says about a process, for the end-to-end benchmarks.
+
+/// CPU seconds (user + system) process `pid` has used so far, from
+/// /proc/PID/stat (Linux; 100 clock ticks per second assumed).
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let mut spent = 0u64;
+        for i in 0..2_000_000u64 {
+            spent = spent.wrapping_add(i * i);
+        }
+        assert!(spent > 0);
+        let secs = super::cpu_secs(std::process::id());
+        assert!(secs.is_some_and(|s| s >= 0.0), "{secs:?}");
+    }
+}
