@@ -17,9 +17,10 @@ pub const MAX_BATCH: usize = 256;
 
 /// Answers a job's caller once its batch's fate is known.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A job waiting for a batch: runs its work in the batch's transaction and
-/// returns how to answer.
-type Entry = Box<dyn FnOnce(&mut Conn<'_>) -> Reply + Send>;
+/// A job waiting for a batch: runs its work in the batch's transaction (in
+/// a savepoint when `true`: it shares the transaction) and returns whether
+/// it succeeded and how to answer.
+type Entry = Box<dyn FnOnce(&mut Conn<'_>, bool) -> (bool, Reply) + Send>;
 
 /// The handle to the group-commit thread.
 #[derive(Clone)]
@@ -71,14 +72,25 @@ where
     F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
 {
     let (answer, answered) = oneshot::channel();
-    let entry: Entry = Box::new(move |conn| {
-        let result = conn.savepoint(work);
-        Box::new(move |fate: Result<(), String>| {
-            let _ = answer.send(match fate {
-                Ok(()) => result,
-                Err(why) => Err(StoreError::Batch(why)),
+    let entry: Entry = Box::new(move |conn, shared| {
+        // Alone in its transaction, a job needs no savepoint: if it fails,
+        // the transaction rolls back only its writes anyway.
+        let result = if shared {
+            conn.savepoint(work)
+        } else {
+            work(conn)
+        };
+        let ok = result.is_ok();
+        let reply: Reply = Box::new(move |fate: Result<(), String>| {
+            // A job that failed says why (its writes are gone either way);
+            // one that worked counts only if its transaction committed.
+            let _ = answer.send(match (fate, result) {
+                (_, Err(e)) => Err(e),
+                (Ok(()), Ok(value)) => Ok(value),
+                (Err(why), Ok(_)) => Err(StoreError::Batch(why)),
             });
-        })
+        });
+        (ok, reply)
     });
     (entry, answered)
 }
@@ -95,11 +107,17 @@ fn run(db: &Db, jobs: &mpsc::Receiver<Entry>, stats: &BatchStats) {
             }
         }
         let count = batch.len();
+        let shared = count > 1;
         let mut replies = Vec::with_capacity(count);
         let fate = db
             .run(|conn| {
                 for entry in batch.drain(..) {
-                    replies.push(entry(conn));
+                    let (ok, reply) = entry(conn, shared);
+                    replies.push(reply);
+                    if !ok && !shared {
+                        // A lone job's failure is its transaction's: roll back.
+                        return Err(StoreError::Batch("the commit failed".into()));
+                    }
                 }
                 Ok(())
             })
@@ -156,5 +174,26 @@ mod tests {
             .map(|name| db.run(|c| c.find_user(name)).unwrap().is_some())
             .collect();
         assert_eq!(stored, [true, false, true]);
+    }
+
+    /// A job alone in its transaction runs without a savepoint; when it
+    /// fails, the transaction rolls back and the caller gets its own error.
+    #[test]
+    fn a_lone_failing_commit_is_rolled_back_with_its_own_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("lone.db").display().to_string(), 1).unwrap();
+        let (queue, jobs) = mpsc::channel();
+        let (entry, mut answer) = entry(|c: &mut Conn<'_>| -> Result<(), StoreError> {
+            c.create_user("dan", "dan", "hash", 1)?;
+            Err(StoreError::Conflict("refused by the test".into()))
+        });
+        queue.send(entry).unwrap();
+        drop(queue);
+        run(&db, &jobs, &BatchStats::default());
+        assert!(matches!(
+            answer.try_recv().unwrap(),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(db.run(|c| c.find_user("dan")).unwrap().is_none());
     }
 }
