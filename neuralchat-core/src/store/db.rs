@@ -165,6 +165,10 @@ impl Db {
             let pool = Pool::builder()
                 .max_size(size)
                 .connection_timeout(Duration::from_secs(10))
+                // A SQLite connection is a file handle in this process: it
+                // cannot go stale, so no test query before every job (a
+                // PostgreSQL connection can, and keeps the check).
+                .test_on_check_out(false)
                 .connection_customizer(Box::new(SqliteSetup))
                 .build(ConnectionManager::<SqliteConnection>::new(path))
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
