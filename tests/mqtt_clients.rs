@@ -435,3 +435,48 @@ async fn an_mqtt_user_whose_node_dies_goes_on_through_another_node() {
         "the survivor took the session over"
     );
 }
+
+#[tokio::test]
+async fn a_node_holds_at_most_its_mqtt_sessions() {
+    let broker = Mosquitto::start_guarded().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = node(
+        dir.path(),
+        "node-a",
+        &[&broker],
+        "[limits]\nmqtt_sessions = 1\n",
+    )
+    .await;
+    let mut first = Raw::connect(&broker, "first-0123456789abcdef").await;
+    assert_eq!(first.open().await, "node-a");
+    // A second client is refused while the first holds the only session.
+    let mut second = Raw::connect(&broker, "second-0123456789abcde").await;
+    second
+        .client
+        .subscribe(second.topic("out"), 1)
+        .await
+        .unwrap();
+    second.publish(&second.topic("open"), "").await;
+    let refused = second.next_frame().await;
+    assert_eq!(
+        (&refused["type"], &refused["code"]),
+        (&json!("error"), &json!("rate_limited")),
+        "{refused}"
+    );
+    // Opening again replaces a session rather than adding one.
+    first.publish(&first.topic("open"), "").await;
+    assert_eq!(first.next_frame().await["type"], "hello");
+    // Once the first closes, the second gets in.
+    first.publish(&first.topic("close"), "").await;
+    let started = std::time::Instant::now();
+    loop {
+        second.publish(&second.topic("open"), "").await;
+        let frame = second.next_frame().await;
+        if frame["type"] == "hello" {
+            break;
+        }
+        assert_eq!(frame["code"], "rate_limited", "{frame}");
+        assert!(started.elapsed() < DEADLINE, "the second never got in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -115,6 +115,9 @@ pub struct LimitsConfig {
     pub login_deadline_secs: u64,
     /// WebSocket connections one client address may hold open at once.
     pub connections_per_address: usize,
+    /// MQTT client sessions one node holds at once (over all brokers); an
+    /// `open` beyond it is answered `rate_limited`.
+    pub mqtt_sessions: usize,
     /// Seconds a frame may wait to be written to a client that does not
     /// read before the connection is closed (`slow_consumer`).
     pub write_deadline_secs: u64,
@@ -156,6 +159,7 @@ impl Default for LimitsConfig {
             password_queue: 64,
             login_deadline_secs: 30,
             connections_per_address: 1000,
+            mqtt_sessions: 10_000,
             write_deadline_secs: 10,
             rooms_per_user: 100,
             idle_room_secs: 600,
@@ -261,6 +265,9 @@ impl EngineConfig {
         }
         if l.connections_per_address == 0 {
             return Err("limits.connections_per_address must be above 0".into());
+        }
+        if l.mqtt_sessions == 0 {
+            return Err("limits.mqtt_sessions must be above 0".into());
         }
         if l.write_deadline_secs == 0 {
             return Err("limits.write_deadline_secs must be above 0".into());

@@ -99,11 +99,30 @@ impl Gateway {
         }
     }
 
-    /// Starts a session for `client` (ending any it had on this link).
+    /// Starts a session for `client` (ending any it had on this link), if
+    /// this node holds fewer than `limits.mqtt_sessions`.
     fn open(&mut self, link: usize, client: String) {
         let Some(broker) = self.links.get(link).cloned() else {
             return;
         };
+        // A client opening again replaces its session: that is no new one.
+        self.sessions.remove(&(link, client.clone()));
+        let most = self.engine.config().limits.mqtt_sessions;
+        if self.sessions.len() >= most {
+            warn!(self.log, "mqtt session refused"; "code" => %ErrorCode::RateLimited,
+                "sessions" => self.sessions.len());
+            let error = ChatError::new(
+                ErrorCode::RateLimited,
+                format!("this node holds {most} MQTT sessions, its most; try again later"),
+            );
+            let frame = ServerFrame::error(error, None).encode();
+            broker.publish(
+                &client_topics::out(&client),
+                frame.as_bytes().to_vec(),
+                false,
+            );
+            return;
+        }
         self.serial += 1;
         let serial = self.serial;
         let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
