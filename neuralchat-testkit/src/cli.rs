@@ -118,16 +118,7 @@ impl Cli {
             .command(args, env)
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
-        let out = tokio::time::timeout(RUN_DEADLINE, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                anyhow!("neuralchat-cli {args:?} did not finish within {RUN_DEADLINE:?}")
-            })??;
-        Ok(CliOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        finish(child, args).await
     }
 
     /// Runs the CLI with `args` and `input` on its stdin (a pipe, closed
@@ -144,16 +135,7 @@ impl Cli {
                 .await
                 .context("writing the CLI's stdin")?;
         }
-        let out = tokio::time::timeout(RUN_DEADLINE, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                anyhow!("neuralchat-cli {args:?} did not finish within {RUN_DEADLINE:?}")
-            })??;
-        Ok(CliOutput {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        finish(child, args).await
     }
 
     /// Starts the CLI with `args` (e.g. `tail`) and returns the running child,
@@ -283,4 +265,17 @@ impl CliChild {
     pub async fn kill(&mut self) -> Result<()> {
         self.child.kill().await.context("killing neuralchat-cli")
     }
+}
+
+/// Waits (60 s deadline) for a CLI run with `args` to end and collects
+/// its output.
+async fn finish(child: tokio::process::Child, args: &[&str]) -> Result<CliOutput> {
+    let out = tokio::time::timeout(RUN_DEADLINE, child.wait_with_output())
+        .await
+        .map_err(|_| anyhow!("neuralchat-cli {args:?} did not finish within {RUN_DEADLINE:?}"))??;
+    Ok(CliOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
