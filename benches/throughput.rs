@@ -13,7 +13,10 @@
 //! CPU time per message (from `/proc`), the mean batch size (from
 //! `/metrics`), and whether the server stored exactly what it acknowledged
 //! (`neuralchat_messages_in_total`). The server logs at its default level
-//! into a file; limits are raised so that nothing is refused. What it
+//! into a file; limits are raised so that nothing is refused. With
+//! `THROUGHPUT_PIN=1` every server thread is pinned to core 0 (`taskset`);
+//! run the bench itself on the other core (`taskset -c 1 …`) to keep the
+//! load off the server's core, as issue 9's own measurement did. What it
 //! leaves out: PostgreSQL, mesh relaying, and any peer outside this server
 //! (no raw diesel baseline here).
 
@@ -111,6 +114,9 @@ async fn scenario(rooms: usize, per_room: usize, group_commit: bool, length: Dur
     )
     .await
     .expect("neuralchat-server did not start");
+    if std::env::var_os("THROUGHPUT_PIN").is_some() {
+        pin_to_core_0(server.pid());
+    }
     let mut clients = Vec::new();
     for room in 0..rooms {
         for sender in 0..per_room {
@@ -153,6 +159,16 @@ async fn scenario(rooms: usize, per_room: usize, group_commit: bool, length: Dur
             1.0
         },
     }
+}
+
+/// Pins every thread of process `pid` to core 0 (`taskset -a -p`).
+fn pin_to_core_0(pid: u32) {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", "0", &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset (util-linux) runs");
+    assert!(status.success(), "taskset could not pin the server");
 }
 
 /// Sends with `WINDOW` messages in flight until `deadline`, then waits for
