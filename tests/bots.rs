@@ -63,12 +63,11 @@ daily_token_budget = 10
         ollama = ollama.url()
     );
     let path = dir.path().join("neuralchat.toml");
-    std::fs::write(&path, config).unwrap();
     let server = ServerProcess::start(
         ServerOptions::new()
             .relaxed_limits()
-            .arg("--config")
-            .arg(path.display().to_string()),
+            .config_file(&path, &config)
+            .unwrap(),
     )
     .await
     .unwrap();

@@ -60,12 +60,11 @@ timeout_secs = 120
         silent = silent_model_server().await,
     );
     let path = dir.path().join("neuralchat.toml");
-    std::fs::write(&path, config).unwrap();
     let server = ServerProcess::start(
         ServerOptions::new()
             .relaxed_limits()
-            .arg("--config")
-            .arg(path.display().to_string()),
+            .config_file(&path, &config)
+            .unwrap(),
     )
     .await
     .unwrap();
@@ -446,12 +445,11 @@ async fn send_streams_a_real_models_reply() {
         llama.url()
     );
     let path = dir.path().join("neuralchat.toml");
-    std::fs::write(&path, config).unwrap();
     let server = ServerProcess::start(
         ServerOptions::new()
             .relaxed_limits()
-            .arg("--config")
-            .arg(path.display().to_string()),
+            .config_file(&path, &config)
+            .unwrap(),
     )
     .await
     .unwrap();

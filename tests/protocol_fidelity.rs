@@ -196,14 +196,9 @@ async fn a_missing_model_server_is_reported_at_start_and_in_healthz() {
     let config = format!(
         "[[bots]]\nname = \"Olga\"\nbackend = \"openai\"\nurl = \"{url}\"\nmodel = \"m\"\n"
     );
-    std::fs::write(&path, config).unwrap();
-    let server = ServerProcess::start(
-        ServerOptions::new()
-            .arg("--config")
-            .arg(path.display().to_string()),
-    )
-    .await
-    .unwrap();
+    let server = ServerProcess::start(ServerOptions::new().config_file(&path, &config).unwrap())
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !server.log_text().contains("bot model server not reachable") {
         assert!(

@@ -117,6 +117,12 @@ impl ServerOptions {
         self.args.push(arg.into());
         self
     }
+
+    /// Writes `toml` to `path` and starts the server with `--config path`.
+    pub fn config_file(self, path: &Path, toml: &str) -> Result<Self> {
+        std::fs::write(path, toml).with_context(|| format!("writing {}", path.display()))?;
+        Ok(self.arg("--config").arg(path.display().to_string()))
+    }
 }
 
 /// A running server process. Dropping it kills the process (SIGKILL).
