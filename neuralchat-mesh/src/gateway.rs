@@ -115,12 +115,7 @@ impl Gateway {
                 ErrorCode::RateLimited,
                 format!("this node holds {most} MQTT sessions, its most; try again later"),
             );
-            let frame = ServerFrame::error(error, None).encode();
-            broker.publish(
-                &client_topics::out(&client),
-                frame.as_bytes().to_vec(),
-                false,
-            );
+            tell(&broker, &client, error);
             return;
         }
         self.serial += 1;
@@ -159,8 +154,7 @@ impl Gateway {
                     ErrorCode::NoSession,
                     "this node holds no session for this client: publish to open first",
                 );
-                let frame = ServerFrame::error(error, None).encode().as_bytes().to_vec();
-                broker.publish(&client_topics::out(&key.1), frame, false);
+                tell(broker, &key.1, error);
             }
             return;
         };
@@ -175,8 +169,7 @@ impl Gateway {
                         ErrorCode::RateLimited,
                         "too many frames waiting: session closed",
                     );
-                    let frame = ServerFrame::error(error, None).encode().as_bytes().to_vec();
-                    broker.publish(&client_topics::out(&key.1), frame, false);
+                    tell(broker, &key.1, error);
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -184,4 +177,14 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Publishes an `error` frame (no `ref`) on `client`'s `out` topic.
+fn tell(broker: &Link, client: &str, error: ChatError) {
+    let frame = ServerFrame::error(error, None).encode();
+    broker.publish(
+        &client_topics::out(client),
+        frame.as_bytes().to_vec(),
+        false,
+    );
 }
