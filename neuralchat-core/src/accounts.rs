@@ -188,7 +188,8 @@ impl Accounts {
             // No registered name holds one (and PostgreSQL refuses a NUL).
             return Err(denied());
         }
-        let key = user_key(username);
+        // The same name as registered: `ａｌｉｃｅ` is `alice`.
+        let key = user_key(&normalize_username(username));
         let user = self
             .store
             .call("find_user", move |db| db.find_user(&key))

@@ -42,6 +42,8 @@ pub struct Standing {
     pub role: Option<Role>,
     /// A server admin.
     pub admin: bool,
+    /// Banned from the room (then never a member).
+    pub banned: bool,
 }
 
 impl Standing {
@@ -49,6 +51,12 @@ impl Standing {
     pub fn require(self, needed: Role, what: &str) -> ChatResult<()> {
         if self.admin || self.role.is_some_and(|r| r >= needed) {
             return Ok(());
+        }
+        if self.banned {
+            return Err(ChatError::new(
+                ErrorCode::Banned,
+                "you are banned from the room",
+            ));
         }
         if self.role.is_none() {
             return Err(ChatError::new(ErrorCode::NotMember, "join the room first"));
@@ -83,6 +91,7 @@ mod tests {
         Standing {
             role: Some(role),
             admin: false,
+            banned: false,
         }
     }
 
@@ -107,14 +116,24 @@ mod tests {
         let outsider = Standing {
             role: None,
             admin: false,
+            banned: false,
         };
         assert_eq!(
             outsider.require(Role::Member, "talk").unwrap_err().code,
             ErrorCode::NotMember
         );
+        let banned = Standing {
+            banned: true,
+            ..outsider
+        };
+        assert_eq!(
+            banned.require(Role::Member, "talk").unwrap_err().code,
+            ErrorCode::Banned
+        );
         assert!(Standing {
             role: None,
-            admin: true
+            admin: true,
+            banned: false,
         }
         .require(Role::Owner, "anything")
         .is_ok());

@@ -55,6 +55,9 @@ pub struct Session {
     token: Option<String>,
     /// Rooms this session is in.
     rooms: HashMap<String, Addr<Room>>,
+    /// How many times the session has logged out: a log-in deadline set
+    /// before the last log-out no longer applies.
+    logouts: u64,
     /// Frame rate limit.
     frames: TokenBucket,
     /// The client's IP address (what log-in limits count by).
@@ -101,6 +104,7 @@ impl Session {
             user: None,
             token: None,
             rooms: HashMap::new(),
+            logouts: 0,
             frames,
             address,
             log,
@@ -314,7 +318,7 @@ impl Session {
         }
     }
 
-    fn apply(&mut self, change: Change) {
+    fn apply(&mut self, change: Change, ctx: &mut Context<Self>) {
         match change {
             Change::None => {}
             Change::LoggedIn { user, token } => {
@@ -331,6 +335,9 @@ impl Session {
                 self.leave_all_rooms();
                 self.go_offline();
                 self.token = None;
+                // Unauthenticated again: the same deadline as a new connection.
+                self.logouts += 1;
+                self.arm_login_deadline(ctx);
             }
             Change::Entered { room, addr } => {
                 self.rooms.insert(room, addr);
@@ -341,6 +348,25 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Closes the session if it is not logged in within the configured
+    /// time (from now): a connection that never logs in only holds resources.
+    fn arm_login_deadline(&mut self, ctx: &mut Context<Self>) {
+        let deadline = self.engine.config().limits.login_deadline_secs;
+        if deadline == 0 {
+            return;
+        }
+        let round = self.logouts;
+        ctx.run_later(Duration::from_secs(deadline), move |session, _| {
+            if session.user.is_none() && session.logouts == round {
+                info!(session.log, "closing a session that did not log in"; "after_secs" => deadline);
+                session.outbox.close(CloseReason {
+                    code: ErrorCode::Unauthenticated,
+                    message: format!("not logged in within {deadline} s"),
+                });
+            }
+        });
     }
 
     fn go_offline(&mut self) {
@@ -381,19 +407,7 @@ impl Actor for Session {
     fn started(&mut self, ctx: &mut Context<Self>) {
         debug!(self.log, "session started");
         Metrics::bump(&self.engine.shared().metrics.sessions_opened);
-        let deadline = self.engine.config().limits.login_deadline_secs;
-        if deadline > 0 {
-            // A connection that never logs in only holds resources.
-            ctx.run_later(Duration::from_secs(deadline), move |session, _| {
-                if session.user.is_none() {
-                    info!(session.log, "closing a session that did not log in"; "after_secs" => deadline);
-                    session.outbox.close(CloseReason {
-                        code: ErrorCode::Unauthenticated,
-                        message: format!("not logged in within {deadline} s"),
-                    });
-                }
-            });
-        }
+        self.arm_login_deadline(ctx);
         self.send(&ServerFrame::Hello {
             protocol: PROTOCOL.to_owned(),
             node: self.engine.node_id().to_owned(),
@@ -447,9 +461,9 @@ impl Handler<Inbound> for Session {
         ctx.wait(
             answer
                 .into_actor(self)
-                .map(move |result, session, _| match result {
+                .map(move |result, session, ctx| match result {
                     Ok((frame, change)) => {
-                        session.apply(change);
+                        session.apply(change, ctx);
                         if let Some(frame) = frame {
                             session.send(&frame);
                         }

@@ -171,10 +171,23 @@ impl SignInThrottle {
                 Duration::from_secs(1),
             ));
         }
-        let slot = self.hashing.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Counted out on drop, so an attempt abandoned while it waits (its
+        // request cancelled) does not shrink the queue for good.
+        let _waiting = Waiting(&self.waiting);
         // The semaphore is never closed.
-        slot.map_err(|_| ChatError::internal())
+        self.hashing
+            .acquire()
+            .await
+            .map_err(|_| ChatError::internal())
+    }
+}
+
+/// One attempt counted as waiting for a hashing slot, until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -278,5 +291,20 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::RateLimited);
         drop(first);
         assert!(waiting.await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wait_gives_its_queue_place_back() {
+        let throttle = SignInThrottle::new(&limits());
+        let _held = throttle.register(None).await.unwrap();
+        for _ in 0..3 {
+            // Waits, then is dropped (a cancelled request): the next one
+            // may still wait instead of being refused.
+            let mut waiting = Box::pin(throttle.register(None));
+            assert!(waiting.as_mut().now_or_never().is_none());
+            drop(waiting);
+        }
+        let mut waiting = Box::pin(throttle.register(None));
+        assert!(waiting.as_mut().now_or_never().is_none());
     }
 }

@@ -199,6 +199,25 @@ async fn moderation_follows_roles() {
     );
     let banned_read = carol.request(json!({"type":"history","room":"r"})).await;
     assert_eq!(code(&banned_read), "banned");
+    // Every change a banned user tries says why: `banned`, not `not_member`.
+    for command in [
+        "hello",
+        "/me waves",
+        "/topic mine",
+        "/invite bob",
+        "/kick bob",
+        "/clear",
+    ] {
+        assert_eq!(
+            code(&say(&mut carol, "r", command).await),
+            "banned",
+            "{command}"
+        );
+    }
+    assert_eq!(
+        code(&carol.request(json!({"type":"leave","room":"r"})).await),
+        "banned"
+    );
     assert_eq!(
         code(&say(&mut bob, "r", "/unban alice").await),
         "bad_arguments"

@@ -41,6 +41,11 @@ async fn look_alike_user_names_are_refused() {
     }
     // Log-in finds the account as before; the refused names made none.
     engine.login("Alice", PASSWORD).await.unwrap();
+    // The name as the user may type it: NFKC, as at registration.
+    assert_eq!(
+        engine.login("ａｌｉｃｅ", PASSWORD).await.unwrap().user,
+        "alice"
+    );
     assert_eq!(
         engine
             .login("\u{430}lice", PASSWORD)

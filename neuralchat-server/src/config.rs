@@ -103,14 +103,44 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
 }
 
-/// WebSocket upgrade settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// WebSocket upgrade and heartbeat settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSocketConfig {
     /// Origins (`https://chat.example.org`) whose pages may open a
     /// WebSocket; empty (the default) allows any. Clients that send no
     /// `Origin` header (not browsers) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// Seconds between the server's pings (the first goes out at connect).
+    pub ping_secs: u64,
+    /// A client that sends nothing, not even a pong, for this many seconds
+    /// is closed with 1001.
+    pub silence_secs: u64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            ping_secs: 30,
+            silence_secs: 90,
+        }
+    }
+}
+
+impl WebSocketConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.ping_secs == 0 {
+            return Err("websocket.ping_secs: must be at least 1".into());
+        }
+        if self.silence_secs <= self.ping_secs {
+            return Err(format!(
+                "websocket.silence_secs: must be more than websocket.ping_secs ({})",
+                self.ping_secs
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -195,6 +225,7 @@ impl ServerConfig {
         })?;
         config.engine().validate()?;
         config.mesh.validate()?;
+        config.websocket.validate()?;
         if config.mesh.enabled() && config.node.id.is_none() {
             return Err("node.id: a stable node id is required once mesh.brokers are set".into());
         }

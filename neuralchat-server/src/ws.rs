@@ -20,10 +20,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-/// How often the server pings an idle client.
-const PING_EVERY: Duration = Duration::from_secs(30);
-/// A client silent for this long is disconnected.
-const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 /// WebSocket frames up to this many times the protocol's frame limit are
 /// read and answered with `frame_too_large`; larger ones close the socket.
 const WS_SLACK: usize = 4;
@@ -76,7 +72,13 @@ pub async fn endpoint(
     };
     let link = engine.connect("websocket", peer);
     let closing = engine.closing();
-    actix_web::rt::spawn(bridge(link, writer, stream, max, closing, admitted));
+    let heartbeat = Heartbeat {
+        ping_every: Duration::from_secs(websocket.ping_secs),
+        silence_limit: Duration::from_secs(websocket.silence_secs),
+    };
+    actix_web::rt::spawn(bridge(
+        link, writer, stream, max, heartbeat, closing, admitted,
+    ));
     Ok(response)
 }
 
@@ -145,11 +147,20 @@ impl Writer {
     }
 }
 
+/// When the server pings, and when it gives up on a silent client.
+struct Heartbeat {
+    /// How often the server pings (the first ping at connect).
+    ping_every: Duration,
+    /// A client silent for this long is closed with 1001.
+    silence_limit: Duration,
+}
+
 async fn bridge(
     link: SessionLink,
     mut writer: Writer,
     mut stream: actix_ws::AggregatedMessageStream,
     max_frame_bytes: usize,
+    heartbeat: Heartbeat,
     mut closing: tokio::sync::watch::Receiver<bool>,
     _admitted: Admitted,
 ) {
@@ -159,7 +170,7 @@ async fn bridge(
         mut closed,
     } = link;
     let log = writer.log.clone();
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(heartbeat.ping_every);
     let mut last_heard = Instant::now();
     // The client frame being handed to the session. While it waits (the
     // session handles frames one at a time), no further frame is read — the
@@ -231,7 +242,7 @@ async fn bridge(
                 }
             }
             _ = ping.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT {
+                if last_heard.elapsed() > heartbeat.silence_limit {
                     debug!(log, "client silent too long; closing");
                     break Ending::Close(None, CloseCode::Away, "timeout".into());
                 }

@@ -53,6 +53,9 @@ impl Engine {
                 problem: Some("the database has not answered yet".into()),
             });
         }
+        // Cleared on drop, so a probe abandoned mid-way (its request
+        // cancelled) does not leave every later one answering stale.
+        let _running = Running(&probe.running);
         let store = self.shared().store.clone();
         let answer = tokio::time::timeout(
             PROBE_TIMEOUT,
@@ -77,7 +80,15 @@ impl Engine {
             },
         };
         *probe.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(health.clone());
-        probe.running.store(false, Ordering::Release);
         health
+    }
+}
+
+/// Marks a probe as running until dropped.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }

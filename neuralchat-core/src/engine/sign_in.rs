@@ -4,7 +4,7 @@
 use super::Engine;
 use crate::accounts::LoginGrant;
 use crate::error::ChatResult;
-use crate::names::user_key;
+use crate::names::{normalize_username, user_key};
 use crate::throttle::Knock;
 use sha2::{Digest, Sha256};
 use slog::{info, warn};
@@ -66,7 +66,7 @@ impl Engine {
         password: &str,
         address: Option<&str>,
     ) -> ChatResult<LoginGrant> {
-        let key = user_key(username);
+        let key = user_key(&normalize_username(username));
         let knock = Knock {
             account: &key,
             address,

@@ -135,7 +135,9 @@ impl Room {
                 }))
             }
             Change::Leave => {
-                self.member_role(actor)?;
+                if me.role.is_none() {
+                    return Err(self.outsider(actor));
+                }
                 if is_direct(room) {
                     return Err(ChatError::new(
                         ErrorCode::Forbidden,

@@ -112,6 +112,7 @@ impl Room {
         Standing {
             role: self.members.get(user).copied(),
             admin: self.shared.is_admin(user),
+            banned: self.bans.contains(user),
         }
     }
 
