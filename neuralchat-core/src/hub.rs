@@ -110,6 +110,23 @@ pub(crate) struct Creation {
     pub private: bool,
     /// Members added at creation (a direct conversation's two users).
     pub members: Vec<String>,
+    /// The most rooms the creator may have created (`None`: no limit). It
+    /// is checked in the same database job that creates the room, so
+    /// creations at once cannot overshoot it.
+    pub quota: Option<u32>,
+}
+
+/// Why a room could not be opened.
+enum Refused {
+    /// No such room, and none to create.
+    Unknown,
+    /// Creating it would pass the creator's room quota.
+    Quota {
+        /// Rooms the creator has created.
+        created: i64,
+        /// The most allowed.
+        max: u32,
+    },
 }
 
 /// Finds a room's actor, loading the room from the store if needed; with
@@ -139,6 +156,12 @@ impl Handler<OpenRoom> for Hub {
             let state = store
                 .call("open_room", move |db| {
                     if let Some(create) = msg.create {
+                        if let Some(max) = create.quota {
+                            let (created, exists) = db.rooms_created(&create.creator, &room)?;
+                            if !exists && created >= i64::from(max) {
+                                return Ok(Err(Refused::Quota { created, max }));
+                            }
+                        }
                         let now = chrono::Utc::now().timestamp_millis();
                         if db.ensure_room(&room, &create.creator, create.private, now)? {
                             for member in &create.members {
@@ -147,9 +170,9 @@ impl Handler<OpenRoom> for Hub {
                         }
                     }
                     let Some(settings) = db.room_settings(&room)? else {
-                        return Ok(None);
+                        return Ok(Err(Refused::Unknown));
                     };
-                    Ok(Some(RoomState {
+                    Ok(Ok(RoomState {
                         members: db.members(&room)?,
                         bans: db.bans(&room)?,
                         name: room,
@@ -157,8 +180,14 @@ impl Handler<OpenRoom> for Hub {
                     }))
                 })
                 .await?;
-            state.ok_or_else(|| {
-                ChatError::new(ErrorCode::UnknownRoom, format!("no room named {name:?}"))
+            state.map_err(|refused| match refused {
+                Refused::Unknown => {
+                    ChatError::new(ErrorCode::UnknownRoom, format!("no room named {name:?}"))
+                }
+                Refused::Quota { created, max } => ChatError::new(
+                    ErrorCode::Forbidden,
+                    format!("you have created {created} rooms, the most allowed ({max})"),
+                ),
             })
         };
         AtomicResponse::new(Box::pin(load.into_actor(self).map(

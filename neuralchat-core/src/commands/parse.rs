@@ -17,8 +17,8 @@ pub enum Command {
     Join(String),
     /// `/leave`
     Leave,
-    /// `/rooms`
-    Rooms,
+    /// `/rooms [AFTER]`: a page of rooms, after the name given.
+    Rooms(Option<String>),
     /// `/who`
     Who,
     /// `/topic [TEXT]`
@@ -64,7 +64,7 @@ impl Command {
             Self::Clear | Self::ClearHistory => "clear",
             Self::Join(_) => "join",
             Self::Leave => "leave",
-            Self::Rooms => "rooms",
+            Self::Rooms(_) => "rooms",
             Self::Who => "who",
             Self::Topic(_) => "topic",
             Self::Me(_) => "me",
@@ -159,7 +159,11 @@ pub fn parse(text: &str) -> ChatResult<Command> {
             _ => Err(usage(&name)),
         },
         "leave" => none(Command::Leave),
-        "rooms" => none(Command::Rooms),
+        "rooms" => match args.as_slice() {
+            [] => Ok(Command::Rooms(None)),
+            [after] => Ok(Command::Rooms(Some((*after).to_owned()))),
+            _ => Err(usage(&name)),
+        },
         "who" => none(Command::Who),
         "topic" => Ok(Command::Topic((!rest.is_empty()).then(|| rest.to_owned()))),
         "me" if !rest.is_empty() => Ok(Command::Me(rest.to_owned())),
@@ -214,7 +218,11 @@ mod tests {
         assert_eq!(parse("/clear history").unwrap(), Command::ClearHistory);
         assert_eq!(parse("/JOIN #dev").unwrap(), Command::Join("#dev".into()));
         assert_eq!(parse("/leave").unwrap(), Command::Leave);
-        assert_eq!(parse("/rooms").unwrap(), Command::Rooms);
+        assert_eq!(parse("/rooms").unwrap(), Command::Rooms(None));
+        assert_eq!(
+            parse("/rooms lobby").unwrap(),
+            Command::Rooms(Some("lobby".into()))
+        );
         assert_eq!(parse("/who").unwrap(), Command::Who);
         assert_eq!(parse("/topic").unwrap(), Command::Topic(None));
         assert_eq!(

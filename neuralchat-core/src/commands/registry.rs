@@ -49,7 +49,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec { name: "clear", usage: "/clear [history]", help: "clear your view and start a fresh conversation with the room's bots; `/clear history` deletes the room's stored history (owner)", needs: Needs::Member },
     CommandSpec { name: "join", usage: "/join ROOM", help: "join a room (created if new)", needs: Needs::Anyone },
     CommandSpec { name: "leave", usage: "/leave", help: "leave this room", needs: Needs::Member },
-    CommandSpec { name: "rooms", usage: "/rooms", help: "list the rooms you can see", needs: Needs::Anyone },
+    CommandSpec { name: "rooms", usage: "/rooms [AFTER]", help: "list the rooms you can see (a page; the next one follows AFTER)", needs: Needs::Anyone },
     CommandSpec { name: "who", usage: "/who", help: "list this room's members", needs: Needs::Reader },
     CommandSpec { name: "topic", usage: "/topic [TEXT]", help: "show the topic (reader), or set it (moderator)", needs: Needs::Reader },
     CommandSpec { name: "me", usage: "/me ACTION", help: "say what you do (\"* alice waves\")", needs: Needs::Member },

@@ -159,17 +159,21 @@ impl Engine {
                 o.effect = Some(Effect::Leave(name));
                 out(o)
             }
-            Command::Rooms => {
-                let rooms = self.rooms(user).await?;
-                let lines: Vec<String> = rooms
+            Command::Rooms(after) => {
+                let page = self.rooms_page(user, after.as_deref(), None).await?;
+                let mut lines: Vec<String> = page
+                    .rooms
                     .iter()
                     .map(|r| match &r.topic {
                         Some(t) => format!("{} ({}) — {t}", r.name, members_text(r.members)),
                         None => format!("{} ({})", r.name, members_text(r.members)),
                     })
                     .collect();
+                if let Some(last) = page.rooms.last().filter(|_| page.more) {
+                    lines.push(format!("more: /rooms {}", last.name));
+                }
                 let mut o = output("rooms", room, lines.join("\n"));
-                o.data = Some(json!({ "rooms": rooms }));
+                o.data = Some(json!({ "rooms": page.rooms, "more": page.more }));
                 out(o)
             }
             Command::Who => {

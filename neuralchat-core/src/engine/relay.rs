@@ -204,6 +204,8 @@ impl Engine {
                     creator: event.author.clone(),
                     private: is_direct(&event.room),
                     members,
+                    // The origin node checked its creator's quota.
+                    quota: None,
                 }),
             })
             .await??;

@@ -14,6 +14,7 @@ use crate::store::HistoryPage;
 use crate::text::check_message_text;
 use actix::Addr;
 use slog::{debug, info, warn};
+use std::collections::HashSet;
 
 /// A room after a join, for callers without a live session (REST).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,7 @@ impl Engine {
                 creator: user.to_owned(),
                 private: true,
                 members,
+                quota: None,
             }),
         })
     }
@@ -120,49 +122,33 @@ impl Engine {
         create_public: bool,
     ) -> ChatResult<(String, Addr<Room>)> {
         let resolved = self.resolve(user, room).await?;
-        if create_public && resolved.direct.is_none() {
-            self.check_room_quota(user, &resolved.name).await?;
-        }
+        // Admins may create any number of rooms.
+        let quota = (!self.shared().is_admin(user)).then_some(self.config().limits.rooms_per_user);
         let create = resolved.direct.or_else(|| {
             create_public.then(|| Creation {
                 creator: user.to_owned(),
                 private: false,
                 members: Vec::new(),
+                quota,
             })
         });
-        let addr = self
+        let opened = self
             .hub()
             .send(OpenRoom {
                 name: resolved.name.clone(),
                 create,
             })
-            .await??;
-        Ok((resolved.name, addr))
-    }
-
-    /// Refuses to create `room` when `user` (not an admin) created
-    /// `limits.rooms_per_user` rooms already; joining an existing room is
-    /// always allowed.
-    async fn check_room_quota(&self, user: &str, room: &str) -> ChatResult<()> {
-        let max = self.config().limits.rooms_per_user;
-        if self.shared().is_admin(user) {
-            return Ok(());
-        }
-        let (creator, name) = (user.to_owned(), room.to_owned());
-        let (created, exists) = self
-            .shared()
-            .store
-            .call("rooms_created", move |db| db.rooms_created(&creator, &name))
             .await?;
-        if exists || created < i64::from(max) {
-            return Ok(());
+        match opened {
+            Ok(addr) => Ok((resolved.name, addr)),
+            Err(e) => {
+                if e.code == ErrorCode::Forbidden {
+                    warn!(self.audit(), "room quota reached"; "action" => "create_room",
+                        "user" => user, "room" => &resolved.name);
+                }
+                Err(e)
+            }
         }
-        warn!(self.audit(), "room quota reached"; "action" => "create_room", "user" => user,
-            "room" => room, "created" => created);
-        Err(ChatError::new(
-            ErrorCode::Forbidden,
-            format!("you have created {created} rooms, the most allowed ({max})"),
-        ))
     }
 
     /// Applies a change, auditing refusals.
@@ -463,37 +449,43 @@ impl Engine {
         }
         let limit = limit.unwrap_or(ROOMS_PAGE_DEFAULT).min(ROOMS_PAGE_MAX) as usize;
         let member = user.to_owned();
-        let (rooms, mine, banned) = self
+        let admin = self.shared().is_admin(user);
+        let after_name = after.map(str::to_owned);
+        // Names are filtered and paged first; topics and member counts are
+        // read for the page's rooms only.
+        let (records, more) = self
             .shared()
             .store
             .call("rooms", move |db| {
-                Ok((
-                    db.rooms()?,
-                    db.member_rooms(&member)?,
-                    db.banned_rooms(&member)?,
-                ))
+                let mine: HashSet<String> = db.member_rooms(&member)?.into_iter().collect();
+                let banned: HashSet<String> = db.banned_rooms(&member)?.into_iter().collect();
+                // Paging compares names byte by byte, whatever the database's collation.
+                let mut names: Vec<String> = db
+                    .room_names()?
+                    .into_iter()
+                    .filter(|(name, _)| after_name.as_ref().is_none_or(|after| name > after))
+                    .filter(|(name, private)| {
+                        let direct = name.starts_with('@');
+                        let public = !direct && !private && !banned.contains(name);
+                        mine.contains(name) || public || (admin && !direct)
+                    })
+                    .map(|(name, _)| name)
+                    .collect();
+                names.sort_unstable();
+                let more = names.len() > limit;
+                names.truncate(limit);
+                Ok((db.room_records(&names)?, more))
             })
             .await?;
-        let admin = self.shared().is_admin(user);
         debug!(self.audit(), "rooms listed"; "action" => "rooms", "user" => user, "after" => after);
-        // Paging compares names byte by byte, whatever the database's collation.
-        let mut rooms = rooms;
-        rooms.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        let mut visible = rooms
+        let rooms = records
             .into_iter()
-            .filter(|r| after.is_none_or(|after| r.name.as_str() > after))
-            .filter(|r| {
-                let direct = r.name.starts_with('@');
-                let public = !direct && !r.private && !banned.contains(&r.name);
-                mine.contains(&r.name) || public || (admin && !direct)
-            })
             .map(|r| RoomInfo {
                 name: r.name,
                 topic: r.topic,
                 members: r.members,
-            });
-        let rooms: Vec<RoomInfo> = visible.by_ref().take(limit).collect();
-        let more = visible.next().is_some();
+            })
+            .collect();
         Ok(RoomsPage { rooms, more })
     }
 

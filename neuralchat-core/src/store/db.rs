@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::collections::HashMap;
 use std::time::Duration;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -596,27 +597,53 @@ impl Conn<'_> {
 
     /// Every room with its member count, by name.
     pub fn rooms(&mut self) -> Result<Vec<RoomRecord>, StoreError> {
-        let (rooms, counts): (Vec<RoomRow>, Vec<(String, i64)>) = with_conn!(self, conn => {
-            let rooms = rooms::table
-                .select(RoomRow::as_select())
-                .order(rooms::name.asc())
-                .load(conn)?;
-            let counts = room_members::table
-                .group_by(room_members::room)
-                .select((room_members::room, diesel::dsl::count_star()))
-                .load(conn)?;
-            (rooms, counts)
-        });
-        let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
-        Ok(rooms
-            .into_iter()
-            .map(|r| RoomRecord {
-                members: counts.get(&r.name).copied().unwrap_or(0).max(0) as u64,
-                name: r.name,
-                topic: r.topic,
-                private: r.private,
-            })
-            .collect())
+        let mut names: Vec<String> = self.room_names()?.into_iter().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        self.room_records(&names)
+    }
+
+    /// Every room's name and whether it is invite-only: what listing
+    /// filters and pages by, without topics or member counts.
+    pub fn room_names(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
+        Ok(with_conn!(self, conn => {
+            rooms::table
+                .select((rooms::name, rooms::private))
+                .load::<(String, bool)>(conn)?
+        }))
+    }
+
+    /// The named rooms with their topics and member counts, in the order
+    /// given (names that match no room are left out).
+    pub fn room_records(&mut self, names: &[String]) -> Result<Vec<RoomRecord>, StoreError> {
+        let mut records = Vec::with_capacity(names.len());
+        // A bounded number of names per query (SQLite caps its parameters).
+        for chunk in names.chunks(500) {
+            let (rows, counts): (Vec<RoomRow>, Vec<(String, i64)>) = with_conn!(self, conn => {
+                let rows = rooms::table
+                    .filter(rooms::name.eq_any(chunk))
+                    .select(RoomRow::as_select())
+                    .load(conn)?;
+                let counts = room_members::table
+                    .filter(room_members::room.eq_any(chunk))
+                    .group_by(room_members::room)
+                    .select((room_members::room, diesel::dsl::count_star()))
+                    .load(conn)?;
+                (rows, counts)
+            });
+            let counts: HashMap<String, i64> = counts.into_iter().collect();
+            let mut rows: HashMap<String, RoomRow> =
+                rows.into_iter().map(|r| (r.name.clone(), r)).collect();
+            records.extend(chunk.iter().filter_map(|name| {
+                let row = rows.remove(name)?;
+                Some(RoomRecord {
+                    members: counts.get(name).copied().unwrap_or(0).max(0) as u64,
+                    name: row.name,
+                    topic: row.topic,
+                    private: row.private,
+                })
+            }));
+        }
+        Ok(records)
     }
 
     /// Adds a member with a role; returns false if already a member.
