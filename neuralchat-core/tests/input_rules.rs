@@ -89,6 +89,24 @@ async fn names_that_look_like_a_bot_are_refused() {
 }
 
 #[actix_rt::test]
+async fn names_that_look_like_an_admin_are_refused_before_the_admin_registers() {
+    let dir = TempDir::new().unwrap();
+    let mut config = fast_config();
+    config.admins = vec!["rootadmin".into()];
+    let engine = engine(&dir, config).await;
+    // Nobody registered "rootadmin" yet: a look-alike cannot take it first
+    // (the admin could then not register); the name itself can be.
+    assert_eq!(
+        refused_registration(&engine, "r\u{43e}\u{43e}tadmin", PASSWORD).await,
+        ErrorCode::NameConfusable
+    );
+    assert_eq!(
+        engine.register("rootadmin", PASSWORD).await.unwrap(),
+        "rootadmin"
+    );
+}
+
+#[actix_rt::test]
 async fn blank_and_nul_passwords_are_refused() {
     let dir = TempDir::new().unwrap();
     let engine = engine(&dir, fast_config()).await;

@@ -147,6 +147,7 @@ impl EngineBuilder {
             stops: tokio::sync::broadcast::channel(64).0,
             config: self.config,
         });
+        warn_of_unregistered_admins(&shared).await;
         let hub = Hub::new(shared.clone()).start();
         let bots = start_bots(&shared, &hub)?;
         Ok(Engine {
@@ -159,6 +160,22 @@ impl EngineBuilder {
             ),
             bots: Arc::new(bots),
         })
+    }
+}
+
+/// An admin name from the config that nobody registered yet could be
+/// registered by anyone, who would then be an admin: say so at start.
+async fn warn_of_unregistered_admins(shared: &Arc<Shared>) {
+    for admin in &shared.config.admins {
+        let key = crate::names::user_key(admin);
+        let found = shared
+            .store
+            .call("find_admin", move |db| db.find_user(&key))
+            .await;
+        if matches!(found, Ok(None)) {
+            warn!(shared.log, "a configured admin has no account: whoever registers the name first is an admin";
+                "admin" => admin, "fix" => "register it now, or list only registered names in `admins`");
+        }
     }
 }
 
@@ -343,9 +360,10 @@ impl Engine {
         self.register_from(username, password, None).await
     }
 
-    /// Why `username` (as a client wrote it) may not be registered for
-    /// being a bot's name or alias, or looking like one.
-    pub(crate) fn bot_name_conflict(&self, username: &str) -> Option<crate::error::ChatError> {
+    /// Why `username` (as a client wrote it) may not be registered: being
+    /// a bot's name or alias, or looking like one, or looking like (without
+    /// being) a configured admin's name.
+    pub(crate) fn reserved_name_conflict(&self, username: &str) -> Option<crate::error::ChatError> {
         use crate::error::{ChatError, ErrorCode};
         use crate::names::{look_alike, normalize_username, user_key};
         let name = normalize_username(username);
@@ -364,6 +382,16 @@ impl Engine {
             Some(ChatError::new(
                 ErrorCode::NameConfusable,
                 "that user name looks like a bot's name",
+            ))
+        } else if self
+            .config()
+            .admins
+            .iter()
+            .any(|admin| user_key(admin) != key && look_alike(admin, &name))
+        {
+            Some(ChatError::new(
+                ErrorCode::NameConfusable,
+                "that user name looks like an administrator's",
             ))
         } else {
             None

@@ -35,7 +35,7 @@ impl Engine {
         password: &str,
         address: Option<&str>,
     ) -> ChatResult<String> {
-        let result = match self.bot_name_conflict(username) {
+        let result = match self.reserved_name_conflict(username) {
             Some(refused) => Err(refused),
             None => match self.shared.throttle.register(address).await {
                 // The hashing slot is held while the password is hashed.
