@@ -24,6 +24,10 @@ pub struct Metrics {
     pub bot_first_token_ms_sum: AtomicU64,
     /// Replies that had a first token (the count for the sum above).
     pub bot_first_tokens: AtomicU64,
+    /// Batches of a room's messages stored in one job.
+    pub room_batches: AtomicU64,
+    /// Messages stored in them (over `room_batches`: the mean batch).
+    pub room_batched_messages: AtomicU64,
 }
 
 impl Metrics {
@@ -50,6 +54,8 @@ impl Metrics {
             bot_failures: get(&self.bot_failures),
             bot_first_token_ms_sum: get(&self.bot_first_token_ms_sum),
             bot_first_tokens: get(&self.bot_first_tokens),
+            room_batches: get(&self.room_batches),
+            room_batched_messages: get(&self.room_batched_messages),
             store_calls: 0,
             store_failures: 0,
             store_micros_sum: 0,
@@ -81,6 +87,10 @@ pub struct MetricsSnapshot {
     pub bot_first_token_ms_sum: u64,
     /// Bot replies with a first token.
     pub bot_first_tokens: u64,
+    /// Batches of a room's messages stored in one job.
+    pub room_batches: u64,
+    /// Messages stored in them.
+    pub room_batched_messages: u64,
     /// Database jobs run.
     pub store_calls: u64,
     /// Database jobs that failed.

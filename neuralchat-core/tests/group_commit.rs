@@ -70,3 +70,87 @@ async fn many_rooms_at_once_share_transactions_and_lose_nothing() {
         assert_eq!(stored, *ids, "room{i}: every ack stored once, in order");
     }
 }
+
+/// Senders at once in one room.
+const SENDERS: usize = 10;
+/// Messages from each of them (all fit in one history page).
+const EACH: usize = 15;
+
+#[actix_rt::test]
+async fn many_senders_in_one_room_share_batches_and_keep_one_order() {
+    let dir = TempDir::new().unwrap();
+    let mut config = fast_config();
+    config.limits.messages_per_second = 1e6;
+    config.limits.message_burst = 1e6;
+    let engine = engine(&dir, config).await;
+    let mut clients = Vec::new();
+    for i in 0..SENDERS {
+        let mut client = Client::connect(&engine).await;
+        client.sign_up(&format!("user{i}")).await;
+        let joined = client
+            .request(json!({"type": "join", "room": "lobby"}))
+            .await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        clients.push(client);
+    }
+    let before = engine.metrics().await;
+
+    let acked =
+        join_all(
+            clients
+                .iter_mut()
+                .enumerate()
+                .map(|(i, client)| async move {
+                    let mut ids = Vec::new();
+                    for n in 0..EACH {
+                        let ack = client
+                .request(json!({"type": "send", "room": "lobby", "text": format!("u{i} m{n}")}))
+                .await;
+                        assert_eq!(ack["type"], "ack", "{ack}");
+                        ids.push(ack["id"].as_str().unwrap().to_owned());
+                    }
+                    ids
+                }),
+        )
+        .await;
+
+    let after = engine.metrics().await;
+    let batches = after.room_batches - before.room_batches;
+    let messages = after.room_batched_messages - before.room_batched_messages;
+    assert_eq!(messages as usize, SENDERS * EACH);
+    assert!(
+        batches < messages,
+        "{messages} messages in {batches} room batches: nothing was batched"
+    );
+
+    // Stored once each, in id order; each sender acked in its own order.
+    let page = clients[0]
+        .request(json!({"type": "history", "room": "lobby", "limit": 200}))
+        .await;
+    let mut stored: Vec<String> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut all: Vec<String> = acked.concat();
+    all.sort();
+    assert!(
+        stored.windows(2).all(|w| w[0] < w[1]),
+        "history in id order"
+    );
+    stored.sort();
+    assert!(
+        stored == all,
+        "{} stored, {} acked: not every ack stored once",
+        stored.len(),
+        all.len()
+    );
+    for (i, ids) in acked.iter().enumerate() {
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "user{i}'s acks in order"
+        );
+    }
+}

@@ -104,6 +104,20 @@ pub async fn metrics(engine: web::Data<Engine>, mesh: web::Data<Option<Mesh>>) -
     );
     metric(
         &mut out,
+        "neuralchat_room_batches_total",
+        "counter",
+        "Batches of one room's messages stored in one database job.",
+        m.room_batches,
+    );
+    metric(
+        &mut out,
+        "neuralchat_room_batched_messages_total",
+        "counter",
+        "Messages stored in room batches (over batches: the mean room batch).",
+        m.room_batched_messages,
+    );
+    metric(
+        &mut out,
         "neuralchat_bot_replies_total",
         "counter",
         "Bot replies finished.",

@@ -1,15 +1,18 @@
-//! Every change to a room made on this node, in one atomic handler: check
-//! the actor's permission against the room's cached state and create the
+//! Every change to a room made on this node, in one handler: check the
+//! actor's permission against the room's cached state and create the
 //! change's event (`plan`); then the one path every event takes, made here
 //! or relayed (`commit.rs`): append it with its store effects in one
-//! database job, reduce the cache, fan out.
+//! database job, reduce the cache, fan out. Messages are stored in batches
+//! (`says.rs`); any other change holds the room until it is done.
 
 use super::commit::{Applied, Check};
+use super::says::PendingSay;
 use super::{is_direct, Room};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventKind};
 use crate::permissions::Role;
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
 /// A change to a room, made by the `actor` of [`Apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,23 +263,38 @@ impl Room {
 }
 
 impl Handler<Apply> for Room {
-    type Result = AtomicResponse<Self, ChatResult<Applied>>;
+    type Result = ResponseFuture<ChatResult<Applied>>;
 
-    fn handle(&mut self, msg: Apply, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) -> Self::Result {
         let Plan {
             event,
             check,
             readers,
         } = match self.plan(&msg.actor, &msg.change) {
-            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
-            Ok(None) => {
-                return AtomicResponse::new(Box::pin(fut::ready(Ok(Applied {
-                    event: None,
-                    fresh: false,
-                }))))
-            }
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+            Ok(None) => return Box::pin(std::future::ready(Ok(Applied::nothing()))),
             Ok(Some(plan)) => plan,
         };
-        AtomicResponse::new(self.commit(event, check, readers))
+        let (answer, answered) = oneshot::channel();
+        if matches!(msg.change, Change::Say { .. }) {
+            // Stored with the other messages waiting (`says.rs`).
+            let say = PendingSay {
+                event,
+                readers,
+                answer,
+            };
+            self.queue_say(say, ctx);
+        } else {
+            // Nothing else happens in the room until this change is done.
+            ctx.wait(self.commit(event, check, readers).map(move |result, _, _| {
+                let _ = answer.send(result);
+            }));
+        }
+        Box::pin(async move {
+            // Dropped unanswered only if the room stopped.
+            answered
+                .await
+                .unwrap_or_else(|_| Err(ChatError::internal()))
+        })
     }
 }

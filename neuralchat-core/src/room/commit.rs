@@ -8,7 +8,7 @@ use super::Room;
 use crate::error::{ChatError, ChatResult};
 use crate::event::{Event, EventKind};
 use crate::hub::DeliverToUsers;
-use crate::store::Appended;
+use crate::store::{Appended, StoreError};
 use actix::prelude::*;
 
 /// What only the store can still refuse, or find already done.
@@ -30,7 +30,7 @@ pub(crate) enum Check {
 }
 
 /// What the store job reports back.
-enum Outcome {
+pub(super) enum Outcome {
     /// Appended now, with its effects.
     Stored,
     /// A retry: another event already holds the client id; that one.
@@ -56,7 +56,7 @@ pub(crate) struct Applied {
 }
 
 impl Applied {
-    fn nothing() -> Self {
+    pub(super) fn nothing() -> Self {
         Self {
             event: None,
             fresh: false,
@@ -64,9 +64,51 @@ impl Applied {
     }
 }
 
+/// Appends `event` with its store effects, in the caller's transaction,
+/// and says what happened; the database job of every commit.
+pub(super) fn store_event(
+    db: &mut crate::store::Conn<'_>,
+    event: &Event,
+    check: Check,
+    readers: &[String],
+) -> Result<Outcome, StoreError> {
+    if let Check::Join { needs_invite } = check {
+        if db.is_member(&event.room, &event.author)? {
+            return Ok(Outcome::AlreadyDone);
+        }
+        if needs_invite && !db.is_invited(&event.room, &event.author)? {
+            return Ok(Outcome::Refused(ChatError::new(
+                crate::error::ErrorCode::InviteOnly,
+                format!(
+                    "{:?} is private: ask a moderator for an invitation",
+                    event.room
+                ),
+            )));
+        }
+    }
+    match db.append_event(event)? {
+        Appended::ClientIdTaken(earlier) if check == Check::Relayed && event.id < earlier.id => {
+            db.replace_event(earlier.id, event)?;
+            db.insert_mentions(event.id, &event.room, readers)?;
+            Ok(Outcome::AlreadyDone)
+        }
+        Appended::ClientIdTaken(earlier) => Ok(Outcome::Duplicate(earlier)),
+        Appended::AlreadyStored if check == Check::Relayed => Ok(Outcome::StoredElsewhere),
+        Appended::AlreadyStored => Ok(Outcome::AlreadyDone),
+        Appended::Stored => {
+            db.apply_effects(event)?;
+            db.insert_mentions(event.id, &event.room, readers)?;
+            Ok(Outcome::Stored)
+        }
+    }
+}
+
 impl Room {
     /// Stores `event` and, if it is new here, reduces the cache by it and
     /// fans it out. `readers` are the mentioned users to note unread.
+    /// Messages waiting to be stored (`says.rs`) are stored first, so the
+    /// room's events are committed and announced in the order they were
+    /// made.
     pub(super) fn commit(
         &mut self,
         event: Event,
@@ -75,87 +117,79 @@ impl Room {
     ) -> ResponseActFuture<Self, ChatResult<Applied>> {
         let store = self.shared.store.clone();
         let stored = event.clone();
-        let job = move |db: &mut crate::store::Conn<'_>| {
-            if let Check::Join { needs_invite } = check {
-                if db.is_member(&stored.room, &stored.author)? {
-                    return Ok(Outcome::AlreadyDone);
-                }
-                if needs_invite && !db.is_invited(&stored.room, &stored.author)? {
-                    return Ok(Outcome::Refused(ChatError::new(
-                        crate::error::ErrorCode::InviteOnly,
-                        format!(
-                            "{:?} is private: ask a moderator for an invitation",
-                            stored.room
-                        ),
-                    )));
-                }
-            }
-            match db.append_event(&stored)? {
-                Appended::ClientIdTaken(earlier)
-                    if check == Check::Relayed && stored.id < earlier.id =>
-                {
-                    db.replace_event(earlier.id, &stored)?;
-                    db.insert_mentions(stored.id, &stored.room, &readers)?;
-                    Ok(Outcome::AlreadyDone)
-                }
-                Appended::ClientIdTaken(earlier) => Ok(Outcome::Duplicate(earlier)),
-                Appended::AlreadyStored if check == Check::Relayed => Ok(Outcome::StoredElsewhere),
-                Appended::AlreadyStored => Ok(Outcome::AlreadyDone),
-                Appended::Stored => {
-                    db.apply_effects(&stored)?;
-                    db.insert_mentions(stored.id, &stored.room, &readers)?;
-                    Ok(Outcome::Stored)
-                }
-            }
-        };
+        let job = move |db: &mut crate::store::Conn<'_>| store_event(db, &stored, check, &readers);
         // Group commit: stored in a transaction shared with other rooms'
         // commits, answered once it has committed.
         let run = async move { store.commit("commit", job).await };
-        Box::pin(run.into_actor(self).then(move |outcome, room, _| {
-            let mut delivery = None;
-            let result = match outcome {
-                Err(e) | Ok(Outcome::Refused(e)) => Err(e),
-                Ok(Outcome::Duplicate(earlier)) => Ok(Applied {
-                    event: Some(*earlier),
-                    fresh: false,
-                }),
-                Ok(Outcome::AlreadyDone) => {
-                    // A join found done in the store: the cache catches up.
-                    if event.kind == EventKind::Join {
-                        room.reduce(&event);
-                    }
-                    Ok(Applied::nothing())
+        Box::pin(self.flush_says().then(move |(), room, _| {
+            run.into_actor(room).then(move |outcome, room, _| {
+                let (result, delivery) = room.settle(event, outcome);
+                room.deliver_then(delivery.into_iter().collect(), result)
+            })
+        }))
+    }
+
+    /// What a stored (or refused) event means for the room: it is
+    /// announced if new here. Returns the answer for whoever made the
+    /// change and the direct conversation's delivery to hand the hub.
+    pub(super) fn settle(
+        &mut self,
+        event: Event,
+        outcome: ChatResult<Outcome>,
+    ) -> (ChatResult<Applied>, Option<DeliverToUsers>) {
+        let mut delivery = None;
+        let result = match outcome {
+            Err(e) | Ok(Outcome::Refused(e)) => Err(e),
+            Ok(Outcome::Duplicate(earlier)) => Ok(Applied {
+                event: Some(*earlier),
+                fresh: false,
+            }),
+            Ok(Outcome::AlreadyDone) => {
+                // A join found done in the store: the cache catches up.
+                if event.kind == EventKind::Join {
+                    self.reduce(&event);
                 }
-                Ok(Outcome::StoredElsewhere)
-                    if event.id > room.opened && !room.announced.contains(&event.id) =>
-                {
-                    delivery = room.announce(&event);
-                    Ok(Applied {
-                        event: Some(event),
-                        fresh: true,
-                    })
-                }
-                Ok(Outcome::StoredElsewhere) => Ok(Applied::nothing()),
-                Ok(Outcome::Stored) => {
-                    delivery = room.announce(&event);
-                    room.shared.committed(&event);
-                    Ok(Applied {
-                        event: Some(event),
-                        fresh: true,
-                    })
-                }
-            };
-            // A direct conversation's copies to other sessions are handed
-            // over before the answer, so an ack never overtakes its event.
-            let hub = room.hub.clone();
+                Ok(Applied::nothing())
+            }
+            Ok(Outcome::StoredElsewhere)
+                if event.id > self.opened && !self.announced.contains(&event.id) =>
+            {
+                delivery = self.announce(&event);
+                Ok(Applied {
+                    event: Some(event),
+                    fresh: true,
+                })
+            }
+            Ok(Outcome::StoredElsewhere) => Ok(Applied::nothing()),
+            Ok(Outcome::Stored) => {
+                delivery = self.announce(&event);
+                self.shared.committed(&event);
+                Ok(Applied {
+                    event: Some(event),
+                    fresh: true,
+                })
+            }
+        };
+        (result, delivery)
+    }
+
+    /// Hands direct conversations' copies to the hub, then answers: an ack
+    /// never overtakes its event on the members' other sessions.
+    pub(super) fn deliver_then<T: 'static>(
+        &self,
+        deliveries: Vec<DeliverToUsers>,
+        answer: T,
+    ) -> ResponseActFuture<Self, T> {
+        let hub = self.hub.clone();
+        Box::pin(
             async move {
-                if let Some(delivery) = delivery {
+                for delivery in deliveries {
                     let _ = hub.send(delivery).await;
                 }
-                result
+                answer
             }
-            .into_actor(room)
-        }))
+            .into_actor(self),
+        )
     }
 
     /// A stored event reaches everyone who may see it, then the cache

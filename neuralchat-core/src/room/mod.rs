@@ -1,12 +1,13 @@
 //! A room: its settings, members and roles, the sessions present, and the
 //! one place where its events are ordered. Every change goes through the
-//! atomic [`Apply`] handler (`apply.rs`): check, store, fan out, answer —
-//! so every client sees the same order.
+//! [`Apply`] handler (`apply.rs`): check, store, fan out, answer — so every
+//! client sees the same order.
 
 mod apply;
 mod commit;
 mod reduce;
 mod reply;
+mod says;
 
 pub(crate) use apply::{Apply, Change};
 pub(crate) use commit::{Applied, Ingest};
@@ -68,6 +69,10 @@ pub(crate) struct Room {
     present: HashMap<SessionId, Presence>,
     /// Bot replies being streamed, as said so far.
     replying: HashMap<EventId, Streaming>,
+    /// Checked messages waiting to be stored together (`says.rs`).
+    says: Vec<says::PendingSay>,
+    /// A `FlushSays` is on its way to store them.
+    flush_scheduled: bool,
     /// Events this room announced lately, so a relayed copy of one is not
     /// announced twice.
     announced: Recent<EventId>,
@@ -101,6 +106,8 @@ impl Room {
             bans: state.bans.into_iter().collect(),
             present: HashMap::new(),
             replying: HashMap::new(),
+            says: Vec::new(),
+            flush_scheduled: false,
             announced: Recent::new(ANNOUNCED_MEMORY),
             opened: EventId::floor_of_millis(chrono::Utc::now().timestamp_millis()),
             hub,
@@ -239,7 +246,7 @@ impl Handler<Retire> for Room {
     type Result = bool;
 
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) -> bool {
-        let idle = self.present.is_empty() && self.replying.is_empty();
+        let idle = self.present.is_empty() && self.replying.is_empty() && self.says.is_empty();
         if idle {
             slog::debug!(self.shared.log, "room retired"; "room" => &self.name);
             ctx.stop();
