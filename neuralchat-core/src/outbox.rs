@@ -50,20 +50,37 @@ pub fn outbox(capacity: usize) -> (Outbox, OutboxReceiver) {
     )
 }
 
+/// What became of a frame pushed into an outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for the transport.
+    Queued,
+    /// The queue was full: the session is now closed as a slow consumer.
+    Full,
+    /// The transport is gone (the client left): nothing to do.
+    Gone,
+}
+
 impl Outbox {
     /// Queues a frame. A full queue closes the session as a slow consumer;
     /// returns whether the frame was queued.
     pub fn push(&self, frame: ByteString) -> bool {
+        self.offer(frame) == Pushed::Queued
+    }
+
+    /// Queues a frame, saying why not when it was not: a full queue closes
+    /// the session as a slow consumer.
+    pub fn offer(&self, frame: ByteString) -> Pushed {
         match self.frames.try_send(frame) {
-            Ok(()) => true,
+            Ok(()) => Pushed::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(CloseReason {
                     code: ErrorCode::SlowConsumer,
                     message: "the client did not read its messages fast enough".into(),
                 });
-                false
+                Pushed::Full
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Gone,
         }
     }
 
@@ -97,11 +114,19 @@ mod tests {
         let (outbox, mut rx) = outbox(2);
         assert!(outbox.push("a".into()));
         assert!(outbox.push("b".into()));
-        assert!(!outbox.push("c".into()));
+        assert_eq!(outbox.offer("c".into()), Pushed::Full);
         assert!(outbox.is_closed());
         let reason = (&mut rx.closed).await.unwrap();
         assert_eq!(reason.code, ErrorCode::SlowConsumer);
         assert_eq!(rx.frames.recv().await.as_deref(), Some("a"));
         assert_eq!(rx.frames.recv().await.as_deref(), Some("b"));
+    }
+
+    #[tokio::test]
+    async fn a_transport_gone_is_not_a_slow_consumer() {
+        let (outbox, rx) = outbox(2);
+        drop(rx);
+        assert_eq!(outbox.offer("a".into()), Pushed::Gone);
+        assert!(outbox.is_closed());
     }
 }

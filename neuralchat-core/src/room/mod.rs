@@ -19,7 +19,7 @@ use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId};
 use crate::hub::{DeliverToUsers, Hub};
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Pushed};
 use crate::permissions::{Role, Standing};
 use crate::protocol::{MemberInfo, ServerFrame};
 use crate::recent::Recent;
@@ -157,13 +157,14 @@ impl Room {
         let frame = frame.encode();
         let metrics = &self.shared.metrics;
         self.present.retain(|_, presence| {
-            let queued = presence.outbox.push(frame.clone());
-            if queued {
-                Metrics::bump(&metrics.deliveries);
-            } else if presence.outbox.is_closed() {
-                Metrics::bump(&metrics.slow_consumers);
+            match presence.outbox.offer(frame.clone()) {
+                Pushed::Queued => Metrics::bump(&metrics.deliveries),
+                // Only a full queue is a slow consumer; a client that left
+                // is just gone.
+                Pushed::Full => Metrics::bump(&metrics.slow_consumers),
+                Pushed::Gone => {}
             }
-            queued || !presence.outbox.is_closed()
+            !presence.outbox.is_closed()
         });
         frame
     }
