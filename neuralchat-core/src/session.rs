@@ -1,9 +1,12 @@
 //! A session: one connected client, whatever the transport. It decodes
 //! frames, applies the per-session frame rate, keeps who is logged in and
-//! which rooms are open, and maps each frame to an engine call. Frames are
-//! handled one at a time, in the order they arrived.
+//! which rooms are open, and maps each frame to an engine call. Frames take
+//! effect, and are answered, in the order they arrived; a message (`send`)
+//! does not wait for the one before it to be stored, only to be queued in
+//! its room (up to [`SENDS_IN_FLIGHT`] at once), and any other frame waits
+//! until the messages before it are answered.
 
-use crate::engine::{Effect, Engine, Submitted};
+use crate::engine::{message_text, Effect, Engine, Submitted};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::hub::{Offline, Online};
 use crate::metrics::Metrics;
@@ -13,12 +16,20 @@ use crate::rate::TokenBucket;
 use crate::room::{Enter, Exit, Room, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
+use futures_util::future::{FutureExt, Shared};
 use slog::{debug, info, Logger};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// The most messages (`send` frames) of one connection queued in their
+/// rooms and not answered yet; the next waits for the oldest answer.
+pub const SENDS_IN_FLIGHT: usize = 64;
+
+/// Fires once a message's answer has gone out.
+type Answered = Shared<oneshot::Receiver<()>>;
 
 /// What a transport holds for one connection.
 #[derive(Debug)]
@@ -58,6 +69,8 @@ pub struct Session {
     /// How many times the session has logged out: a log-in deadline set
     /// before the last log-out no longer applies.
     logouts: u64,
+    /// Messages queued in their rooms and not answered yet, oldest first.
+    sending: VecDeque<Answered>,
     /// Frame rate limit.
     frames: TokenBucket,
     /// The client's IP address (what log-in limits count by).
@@ -105,6 +118,7 @@ impl Session {
             token: None,
             rooms: HashMap::new(),
             logouts: 0,
+            sending: VecDeque::new(),
             frames,
             address,
             log,
@@ -455,7 +469,31 @@ impl Handler<Inbound> for Session {
             }
         };
         let reference = request.reference.clone();
+        if let (
+            ClientFrame::Send {
+                room,
+                text,
+                client_id,
+            },
+            Some(user),
+        ) = (&request.frame, &self.user)
+        {
+            if let Some(message) = message_text(text) {
+                let say = (user.clone(), room.clone(), message.into_owned());
+                self.pipeline_message(say, client_id.clone(), reference, ctx);
+                return;
+            }
+        }
+        // Anything but a message waits for the messages sent before it.
+        let earlier = self.sending.back().cloned();
+        self.sending.clear();
         let answer = self.handle_request(&request);
+        let answer = async move {
+            if let Some(earlier) = earlier {
+                let _ = earlier.await;
+            }
+            answer.await
+        };
         // `wait` holds back the next frame until this one is answered, so a
         // client's frames take effect in the order it sent them.
         ctx.wait(
@@ -471,6 +509,62 @@ impl Handler<Inbound> for Session {
                     Err(error) => session.send_error(error, reference),
                 }),
         );
+    }
+}
+
+impl Session {
+    /// Handles a message frame without waiting for the messages before it
+    /// to be stored: only until it is queued in its room (so the room takes
+    /// a connection's messages in the order sent). Its answer goes out
+    /// after theirs.
+    fn pipeline_message(
+        &mut self,
+        (user, room, text): (String, String, String),
+        client_id: Option<String>,
+        reference: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.sending.retain(|answered| answered.peek().is_none());
+        let oldest = (self.sending.len() >= SENDS_IN_FLIGHT)
+            .then(|| self.sending.front().cloned())
+            .flatten();
+        let previous = self.sending.back().cloned();
+        let (done, answered) = oneshot::channel();
+        self.sending.push_back(answered.shared());
+        let engine = self.engine.clone();
+        let queue = async move {
+            if let Some(oldest) = oldest {
+                let _ = oldest.await;
+            }
+            engine
+                .queue_say(&user, &room, &text, client_id, false)
+                .await
+        };
+        ctx.wait(queue.into_actor(self).map(move |queued, session, ctx| {
+            let engine = session.engine.clone();
+            let answer = async move {
+                let result = match queued {
+                    Ok(queued) => engine.finish_say(queued).await,
+                    Err(e) => Err(e),
+                };
+                if let Some(previous) = previous {
+                    let _ = previous.await;
+                }
+                result
+            };
+            ctx.spawn(answer.into_actor(session).map(move |result, session, _| {
+                match result {
+                    Ok(event) => session.send(&ServerFrame::Ack {
+                        reference,
+                        id: event.id.to_string(),
+                        room: event.room,
+                        client_id: event.client_id,
+                    }),
+                    Err(error) => session.send_error(error, reference),
+                }
+                let _ = done.send(());
+            }));
+        }));
     }
 }
 

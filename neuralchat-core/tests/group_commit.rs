@@ -154,3 +154,68 @@ async fn many_senders_in_one_room_share_batches_and_keep_one_order() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn one_connection_pipelines_its_messages_and_answers_in_order() {
+    const SENT: usize = 40;
+    let dir = TempDir::new().unwrap();
+    let mut config = fast_config();
+    config.limits.messages_per_second = 1e6;
+    config.limits.message_burst = 1e6;
+    let engine = engine(&dir, config).await;
+    let mut client = Client::connect(&engine).await;
+    client.sign_up("alice").await;
+    let joined = client
+        .request(json!({"type": "join", "room": "lobby"}))
+        .await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let before = engine.metrics().await;
+
+    // Every frame written at once, without waiting for an answer; then a
+    // frame that is not a message.
+    for n in 0..SENT {
+        let frame = json!({"type": "send", "room": "lobby", "text": format!("m{n}"), "ref": format!("p{n}")});
+        client.send_raw(&frame.to_string()).await;
+    }
+    client
+        .send_raw(
+            &json!({"type": "history", "room": "lobby", "limit": 100, "ref": "h"}).to_string(),
+        )
+        .await;
+    let mut answered = Vec::new();
+    let mut acked = Vec::new();
+    let history = loop {
+        let frame = client.recv().await;
+        match frame["ref"].as_str() {
+            Some("h") => break frame,
+            Some(reference) => {
+                assert_eq!(frame["type"], "ack", "{frame}");
+                answered.push(reference.to_owned());
+                acked.push(frame["id"].as_str().unwrap().to_owned());
+            }
+            None => {}
+        }
+    };
+    let expected: Vec<String> = (0..SENT).map(|n| format!("p{n}")).collect();
+    assert_eq!(answered, expected, "answered in the order sent");
+    let stored: Vec<String> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        stored, acked,
+        "the later frame sees every message, in order"
+    );
+
+    let after = engine.metrics().await;
+    let batches = after.room_batches - before.room_batches;
+    let messages = after.room_batched_messages - before.room_batched_messages;
+    assert_eq!(messages as usize, SENT);
+    assert!(
+        batches < messages,
+        "{messages} messages in {batches} room batches: one connection's messages were not pipelined"
+    );
+}

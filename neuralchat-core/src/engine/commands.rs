@@ -84,6 +84,16 @@ fn event_line(e: &Event) -> String {
     format!("[{time}] #{} {what}", e.room)
 }
 
+/// The message `text` posts, or `None` when it is a command: text that
+/// starts with `/` is one, except `//`, which posts a literal `/`.
+pub(crate) fn message_text(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let trimmed = text.trim_start();
+    if let Some(literal) = trimmed.strip_prefix("//") {
+        return Some(format!("/{literal}").into());
+    }
+    (!trimmed.starts_with('/')).then_some(text.into())
+}
+
 impl Engine {
     /// Submits text to a room as `user`: a command when it starts with `/`,
     /// otherwise a message.
@@ -94,21 +104,13 @@ impl Engine {
         text: &str,
         client_id: Option<String>,
     ) -> ChatResult<Submitted> {
-        let trimmed = text.trim_start();
-        if let Some(literal) = trimmed.strip_prefix("//") {
-            let literal = format!("/{literal}");
+        if let Some(message) = message_text(text) {
             return self
-                .post(user, room, &literal, client_id)
+                .post(user, room, &message, client_id)
                 .await
                 .map(Submitted::Message);
         }
-        if !trimmed.starts_with('/') {
-            return self
-                .post(user, room, text, client_id)
-                .await
-                .map(Submitted::Message);
-        }
-        let command = parse(trimmed);
+        let command = parse(text.trim_start());
         let name = command.as_ref().map_or("?", Command::name);
         let result = match command {
             Ok(command) => self.run_command(user, room, command, client_id).await,

@@ -8,6 +8,7 @@ mod relay;
 mod rooms;
 mod sign_in;
 
+pub(crate) use commands::message_text;
 pub use commands::{CommandOutput, Effect, Submitted};
 pub use health::DatabaseHealth;
 pub(crate) use health::HealthProbe;

@@ -9,12 +9,13 @@ use crate::hub::{Creation, OpenRoom};
 use crate::mentions::mentioned_keys;
 use crate::names::{canonical_room, user_key};
 use crate::protocol::{MemberInfo, RoomInfo};
-use crate::room::{Applied, Apply, Change, Room, RoomView, View};
+use crate::room::{Applied, Apply, Change, Queued, Room, RoomView, View};
 use crate::store::HistoryPage;
 use crate::text::check_message_text;
 use actix::Addr;
 use slog::{debug, info, warn};
 use std::collections::HashSet;
+use tokio::sync::oneshot;
 
 /// A room after a join, for callers without a live session (REST).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,25 @@ struct Resolved {
     name: String,
     /// How to create it if missing (a direct conversation always can be).
     direct: Option<Creation>,
+}
+
+/// A message checked and queued in its room, its outcome to come
+/// ([`Engine::queue_say`], [`Engine::finish_say`]).
+pub(crate) struct QueuedSay {
+    /// Who said it.
+    user: String,
+    /// The room's canonical name.
+    room: String,
+    /// The room.
+    addr: Addr<Room>,
+    /// The text, kept only when `log.bodies` is on.
+    text: Option<String>,
+    /// The text's size in bytes, for the audit record.
+    size: usize,
+    /// An action (`/me`): never addressed to a bot.
+    action: bool,
+    /// Where the room answers.
+    outcome: oneshot::Receiver<ChatResult<Applied>>,
 }
 
 impl Engine {
@@ -316,6 +336,21 @@ impl Engine {
         client_id: Option<String>,
         action: bool,
     ) -> ChatResult<Event> {
+        let queued = self.queue_say(user, room, text, client_id, action).await?;
+        self.finish_say(queued).await
+    }
+
+    /// The first half of [`Engine::say`]: checks the message and queues it
+    /// in its room. Messages queued one after the other are taken by the
+    /// room in that order, whether or not the first has been stored yet.
+    pub(crate) async fn queue_say(
+        &self,
+        user: &str,
+        room: &str,
+        text: &str,
+        client_id: Option<String>,
+        action: bool,
+    ) -> ChatResult<QueuedSay> {
         self.check_text(text)?;
         if client_id
             .as_ref()
@@ -335,12 +370,42 @@ impl Engine {
             client_id,
             mentions,
         };
-        let applied = addr
-            .send(Apply {
+        let (answer, outcome) = oneshot::channel();
+        addr.do_send(Queued {
+            apply: Apply {
                 actor: user.to_owned(),
                 change,
-            })
-            .await??;
+            },
+            answer,
+        });
+        Ok(QueuedSay {
+            user: user.to_owned(),
+            room: name,
+            addr,
+            text: self.config().log_bodies.then(|| text.to_owned()),
+            size: text.len(),
+            action,
+            outcome,
+        })
+    }
+
+    /// The second half of [`Engine::say`]: waits until the room has stored
+    /// and announced the message, hands it to the bot it addresses, and
+    /// audits it.
+    pub(crate) async fn finish_say(&self, queued: QueuedSay) -> ChatResult<Event> {
+        let QueuedSay {
+            user,
+            room,
+            addr,
+            text,
+            size,
+            action,
+            outcome,
+        } = queued;
+        // Dropped unanswered only if the room stopped.
+        let applied = outcome
+            .await
+            .unwrap_or_else(|_| Err(ChatError::internal()))?;
         let event = applied.event.ok_or_else(ChatError::internal)?;
         if applied.fresh {
             crate::metrics::Metrics::bump(&self.shared().metrics.messages_in);
@@ -348,12 +413,12 @@ impl Engine {
         if applied.fresh && !action {
             self.ask_bots(&addr, &event);
         }
-        if self.config().log_bodies {
-            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
-                "id" => %event.id, "size" => text.len(), "fresh" => applied.fresh, "text" => text);
+        if let Some(text) = text {
+            info!(self.audit(), "message"; "action" => "message", "user" => &user, "room" => &room,
+                "id" => %event.id, "size" => size, "fresh" => applied.fresh, "text" => text);
         } else {
-            info!(self.audit(), "message"; "action" => "message", "user" => user, "room" => &name,
-                "id" => %event.id, "size" => text.len(), "fresh" => applied.fresh);
+            info!(self.audit(), "message"; "action" => "message", "user" => &user, "room" => &room,
+                "id" => %event.id, "size" => size, "fresh" => applied.fresh);
         }
         Ok(event)
     }

@@ -262,20 +262,64 @@ impl Room {
     }
 }
 
+/// An [`Apply`] whose outcome goes to `answer`. Sent with `do_send`, it
+/// is queued at once whatever the mailbox holds, so a caller that sends
+/// several knows they are taken in the order sent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Queued {
+    /// The change.
+    pub apply: Apply,
+    /// Where its outcome goes.
+    pub answer: oneshot::Sender<ChatResult<Applied>>,
+}
+
+impl Handler<Queued> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Queued, ctx: &mut Context<Self>) {
+        self.take(msg.apply, msg.answer, ctx);
+    }
+}
+
 impl Handler<Apply> for Room {
     type Result = ResponseFuture<ChatResult<Applied>>;
 
     fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        self.take(msg, answer, ctx);
+        Box::pin(async move {
+            // Dropped unanswered only if the room stopped.
+            answered
+                .await
+                .unwrap_or_else(|_| Err(ChatError::internal()))
+        })
+    }
+}
+
+impl Room {
+    /// Checks a change and sets it on its way; its outcome goes to `answer`.
+    fn take(
+        &mut self,
+        msg: Apply,
+        answer: oneshot::Sender<ChatResult<Applied>>,
+        ctx: &mut Context<Self>,
+    ) {
         let Plan {
             event,
             check,
             readers,
         } = match self.plan(&msg.actor, &msg.change) {
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
-            Ok(None) => return Box::pin(std::future::ready(Ok(Applied::nothing()))),
+            Err(e) => {
+                let _ = answer.send(Err(e));
+                return;
+            }
+            Ok(None) => {
+                let _ = answer.send(Ok(Applied::nothing()));
+                return;
+            }
             Ok(Some(plan)) => plan,
         };
-        let (answer, answered) = oneshot::channel();
         if matches!(msg.change, Change::Say { .. }) {
             // Stored with the other messages waiting (`says.rs`).
             let say = PendingSay {
@@ -290,11 +334,5 @@ impl Handler<Apply> for Room {
                 let _ = answer.send(result);
             }));
         }
-        Box::pin(async move {
-            // Dropped unanswered only if the room stopped.
-            answered
-                .await
-                .unwrap_or_else(|_| Err(ChatError::internal()))
-        })
     }
 }
