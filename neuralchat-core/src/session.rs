@@ -130,8 +130,7 @@ impl Session {
     }
 
     fn send_error(&self, error: ChatError, reference: Option<String>) {
-        info!(self.engine.audit(), "request refused"; "action" => "error", "session" => self.id,
-            "user" => self.user.as_deref().unwrap_or("-"), "code" => %error.code);
+        audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);
         self.send(&ServerFrame::error(error, reference));
     }
 
@@ -399,6 +398,12 @@ impl Session {
     }
 }
 
+/// Audits a refused request.
+fn audit_refusal(engine: &Engine, session: SessionId, user: Option<&str>, error: &ChatError) {
+    info!(engine.audit(), "request refused"; "action" => "error", "session" => session,
+        "user" => user.unwrap_or("-"), "code" => %error.code);
+}
+
 /// Enters a room the user is a member of; the room answers with `joined`.
 async fn enter(
     (room, addr): (String, Addr<Room>),
@@ -531,18 +536,23 @@ impl Session {
         let previous = self.sending.back().cloned();
         let (done, answered) = oneshot::channel();
         self.sending.push_back(answered.shared());
-        let engine = self.engine.clone();
-        let queue = async move {
-            if let Some(oldest) = oldest {
-                let _ = oldest.await;
+        let (engine, outbox, session) = (self.engine.clone(), self.outbox.clone(), self.id);
+        let queue = {
+            let (engine, user) = (engine.clone(), user.clone());
+            async move {
+                if let Some(oldest) = oldest {
+                    let _ = oldest.await;
+                }
+                engine
+                    .queue_say(&user, &room, &text, client_id, false)
+                    .await
             }
-            engine
-                .queue_say(&user, &room, &text, client_id, false)
-                .await
         };
-        ctx.wait(queue.into_actor(self).map(move |queued, session, ctx| {
-            let engine = session.engine.clone();
-            let answer = async move {
+        ctx.wait(queue.into_actor(self).map(move |queued, _, _| {
+            // The answer runs outside the session's context: a later frame
+            // waits for it (`ctx.wait`), which holds back what the context
+            // itself would run.
+            actix::spawn(async move {
                 let result = match queued {
                     Ok(queued) => engine.finish_say(queued).await,
                     Err(e) => Err(e),
@@ -550,20 +560,21 @@ impl Session {
                 if let Some(previous) = previous {
                     let _ = previous.await;
                 }
-                result
-            };
-            ctx.spawn(answer.into_actor(session).map(move |result, session, _| {
-                match result {
-                    Ok(event) => session.send(&ServerFrame::Ack {
+                let frame = match result {
+                    Ok(event) => ServerFrame::Ack {
                         reference,
                         id: event.id.to_string(),
                         room: event.room,
                         client_id: event.client_id,
-                    }),
-                    Err(error) => session.send_error(error, reference),
-                }
+                    },
+                    Err(error) => {
+                        audit_refusal(&engine, session, Some(&user), &error);
+                        ServerFrame::error(error, reference)
+                    }
+                };
+                outbox.push(frame.encode());
                 let _ = done.send(());
-            }));
+            });
         }));
     }
 }
