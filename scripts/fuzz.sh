@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target in fuzz/ for a bounded time (default 30 s
 # each; FUZZ_SECONDS overrides). Needs the nightly toolchain; installs
-# cargo-fuzz from crates.io when missing. A crash fails the run and leaves
-# its input in fuzz/artifacts/TARGET/: add it as a regression test.
+# cargo-fuzz from crates.io when missing. A crash fails the run (after the
+# other targets have had their turn); its input, left in
+# fuzz/artifacts/TARGET/, is copied to fuzz/regressions/TARGET/, where
+# `cargo test -p neuralchat-core --test fuzz_regressions` replays it
+# through the same checks: commit it with the fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
@@ -15,7 +18,33 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cd fuzz
 cargo +nightly fuzz build
+marker=$(mktemp)
+trap 'rm -f "$marker"' EXIT
+failed=()
 for target in $(cargo +nightly fuzz list); do
     echo "fuzz.sh: $target for ${seconds}s"
-    cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" -max_len=4096
+    touch "$marker"
+    # The saved inputs seed the run; new finds go to corpus/ (git-ignored).
+    mkdir -p "corpus/$target"
+    if cargo +nightly fuzz run "$target" "$PWD/corpus/$target" "$PWD/regressions/$target" \
+        -- -max_total_time="$seconds" -max_len=4096; then
+        continue
+    fi
+    failed+=("$target")
+    # libFuzzer names what it failed on crash-*, leak-*, oom-*, timeout-*
+    # or slow-unit-*, in the target's artifact folder.
+    mkdir -p "regressions/$target"
+    saved=0
+    while IFS= read -r -d '' input; do
+        cp "$input" "regressions/$target/"
+        echo "fuzz.sh: $target failed on fuzz/$input; saved as fuzz/regressions/$target/$(basename "$input"): commit it with the fix" >&2
+        saved=$((saved + 1))
+    done < <(find "artifacts/$target" -type f -newer "$marker" -print0 2>/dev/null)
+    if [ "$saved" -eq 0 ]; then
+        echo "fuzz.sh: $target failed and left no input in fuzz/artifacts/$target/" >&2
+    fi
 done
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzz.sh: failed: ${failed[*]}" >&2
+    exit 1
+fi

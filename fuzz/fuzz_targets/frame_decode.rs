@@ -1,15 +1,11 @@
 //! Any bytes as a client frame: decoding never panics, and a frame that
 //! decodes is of a type the protocol lists.
+//!
+//! The checks live in `neuralchat_core::fuzzing::frame_decode`, which
+//! `neuralchat-core/tests/fuzz_regressions.rs` also runs on every input in
+//! `fuzz/regressions/frame_decode/`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use neuralchat_core::protocol::{decode, CLIENT_TYPES};
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(request) = decode(text, 65_536) {
-        assert!(CLIENT_TYPES.contains(&request.frame.type_name()));
-    }
-});
+fuzz_target!(|data: &[u8]| neuralchat_core::fuzzing::frame_decode(data));

@@ -17,8 +17,11 @@ use crate::names::{
 use crate::protocol::{decode, CLIENT_TYPES};
 use crate::text::check_message_text;
 
+/// A fuzz target's checks: they panic when one fails.
+pub type Check = fn(&[u8]);
+
 /// Every fuzz target, by its `cargo fuzz` name, with its checks.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("frame_decode", frame_decode),
     ("command_parse", command_parse),
     ("mention_parse", mention_parse),

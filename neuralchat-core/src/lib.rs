@@ -109,6 +109,9 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+// The fuzz targets' checks, shared with `tests/fuzz_regressions.rs`.
+#[doc(hidden)]
+pub mod fuzzing;
 mod hub;
 pub mod mentions;
 pub mod metrics;
