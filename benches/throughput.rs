@@ -12,13 +12,17 @@
 //! sender each. Reported: acknowledged messages per second, the server's
 //! CPU time per message (from `/proc`), the mean batch size (from
 //! `/metrics`), and whether the server stored exactly what it acknowledged
-//! (`neuralchat_messages_in_total`). The server logs at its default level
-//! into a file; limits are raised so that nothing is refused. With
+//! (`neuralchat_messages_in_total`), and the mean room batch (messages a
+//! room stored in one job). The peer, in the same run: the server's own
+//! store code with nothing around it (`Db::append_event` through diesel,
+//! same schema, pragmas and migrations, 256 events per transaction, one
+//! thread, as fast as it goes); each scenario's ratio to it is printed. The
+//! server logs at its default level into a file; limits are raised so
+//! that nothing is refused. With
 //! `THROUGHPUT_PIN=1` every server thread is pinned to core 0 (`taskset`);
 //! run the bench itself on the other core (`taskset -c 1 …`) to keep the
 //! load off the server's core, as issue 9's own measurement did. What it
-//! leaves out: PostgreSQL, mesh relaying, and any peer outside this server
-//! (no raw diesel baseline here).
+//! leaves out: PostgreSQL and mesh relaying.
 
 use neuralchat_testkit::bin::target_dir;
 use neuralchat_testkit::process::cpu_secs;
@@ -55,8 +59,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
     println!("server binary: {}; {secs} s per scenario", server.display());
-    println!("| scenario | group commit | messages/s | server CPU µs/message | mean batch | stored = acked |");
-    println!("|---|---|---|---|---|---|");
+    let raw = raw_store(Duration::from_secs(secs));
+    println!("peer: the store alone (Db::append_event, 256 per transaction): {raw:.0} events/s");
+    println!("| scenario | group commit | messages/s | vs store alone | server CPU µs/message | mean room batch | mean group commit | stored = acked |");
+    println!("|---|---|---|---|---|---|---|---|");
     rt.block_on(async {
         for (name, rooms, senders_per_room) in [
             ("1 room, 1 sender", 1, 1),
@@ -71,11 +77,13 @@ fn main() {
                     Duration::from_secs(secs),
                 )
                 .await;
+                let rate = r.acked as f64 / r.elapsed;
                 println!(
-                    "| {name} | {} | {:.0} | {:.1} | {:.2} | {} |",
+                    "| {name} | {} | {rate:.0} | {:.2}x | {:.1} | {:.2} | {:.2} | {} |",
                     if group_commit { "on" } else { "off" },
-                    r.acked as f64 / r.elapsed,
+                    rate / raw,
                     r.cpu_secs * 1e6 / r.acked.max(1) as f64,
+                    r.mean_room_batch,
                     r.mean_batch,
                     if r.stored == r.acked { "yes" } else { "NO" }
                 );
@@ -96,6 +104,47 @@ struct Outcome {
     cpu_secs: f64,
     /// Commits per group-commit transaction.
     mean_batch: f64,
+    /// Messages per room batch (one database job).
+    mean_room_batch: f64,
+}
+
+/// The peer: events appended straight through the server's store code
+/// (`Db`, diesel, the same schema and pragmas), 256 per transaction, on
+/// this thread, for `length`; returns events per second.
+fn raw_store(length: Duration) -> f64 {
+    use neuralchat_core::event::{EventIdGen, EventKind, EventSource};
+    use neuralchat_core::store::Db;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("raw.db");
+    let db = Db::open(&path.to_string_lossy(), 2).expect("open the store");
+    db.run(|conn| conn.ensure_room("room0", "author", false, 0))
+        .expect("a room");
+    let source = EventSource {
+        node: "bench".into(),
+        ids: std::sync::Arc::new(EventIdGen::new()),
+    };
+    let text = "message of a throughput run, about a hundred bytes long..........................";
+    let started = Instant::now();
+    let mut appended = 0u64;
+    while started.elapsed() < length {
+        db.run(|conn| {
+            for _ in 0..256 {
+                let client_id = Some(format!("c{appended}"));
+                let event = source.make(
+                    "room0",
+                    EventKind::Message,
+                    "author",
+                    text.into(),
+                    client_id,
+                );
+                conn.append_event(&event)?;
+                appended += 1;
+            }
+            Ok(())
+        })
+        .expect("append");
+    }
+    appended as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn scenario(rooms: usize, per_room: usize, group_commit: bool, length: Duration) -> Outcome {
@@ -148,7 +197,13 @@ async fn scenario(rooms: usize, per_room: usize, group_commit: bool, length: Dur
         after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
     };
     let batches = delta("neuralchat_store_batches_total");
+    let room_batches = delta("neuralchat_room_batches_total");
     Outcome {
+        mean_room_batch: if room_batches > 0.0 {
+            delta("neuralchat_room_batched_messages_total") / room_batches
+        } else {
+            1.0
+        },
         acked,
         stored: delta("neuralchat_messages_in_total") as u64,
         elapsed,
