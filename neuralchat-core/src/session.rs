@@ -537,6 +537,15 @@ impl Session {
         let (done, answered) = oneshot::channel();
         self.sending.push_back(answered.shared());
         let (engine, outbox, session) = (self.engine.clone(), self.outbox.clone(), self.id);
+        // A room this session is in (named as it was joined) needs no
+        // lookup: the session holds its actor.
+        // (A room actor that stopped, say after this session was kicked and
+        // the room went idle, is looked up again.)
+        let open = self
+            .rooms
+            .get(&room)
+            .filter(|addr| addr.connected())
+            .cloned();
         let queue = {
             let (engine, user) = (engine.clone(), user.clone());
             async move {
@@ -544,7 +553,7 @@ impl Session {
                     let _ = oldest.await;
                 }
                 engine
-                    .queue_say(&user, &room, &text, client_id, false)
+                    .queue_say(&user, &room, open, &text, client_id, false)
                     .await
             }
         };

@@ -336,17 +336,22 @@ impl Engine {
         client_id: Option<String>,
         action: bool,
     ) -> ChatResult<Event> {
-        let queued = self.queue_say(user, room, text, client_id, action).await?;
+        let queued = self
+            .queue_say(user, room, None, text, client_id, action)
+            .await?;
         self.finish_say(queued).await
     }
 
     /// The first half of [`Engine::say`]: checks the message and queues it
     /// in its room. Messages queued one after the other are taken by the
     /// room in that order, whether or not the first has been stored yet.
+    /// `open` is the room's actor when the caller holds it already (a
+    /// session in the room; `room` is then its canonical name).
     pub(crate) async fn queue_say(
         &self,
         user: &str,
         room: &str,
+        open: Option<Addr<Room>>,
         text: &str,
         client_id: Option<String>,
         action: bool,
@@ -362,7 +367,10 @@ impl Engine {
             ));
         }
         self.check_rate(user)?;
-        let (name, addr) = self.open_room(user, room, false).await?;
+        let (name, addr) = match open {
+            Some(addr) => (room.to_owned(), addr),
+            None => self.open_room(user, room, false).await?,
+        };
         let mentions = self.resolve_mentions(text).await?;
         let change = Change::Say {
             action,
