@@ -1,9 +1,10 @@
 //! A room's messages, stored in batches. Every change to a room is
 //! checked in the order it arrives (`apply.rs`), but a message does not
 //! wait alone for its own transaction: it joins the room's queue of
-//! messages to store, and the queue goes to the store in one job (each
-//! message in a savepoint of its own) once the room has read every
-//! message waiting in its mailbox. Any other change first stores the
+//! messages to store, and the queue goes to the store in one job (in one
+//! savepoint; should that fail, each message in a savepoint of its own, so
+//! one bad message fails alone) once the room has read every message
+//! waiting in its mailbox. Any other change first stores the
 //! queue (`commit.rs`), so events are stored and announced in the order
 //! they were made; each message is answered after it is stored and fanned
 //! out, as before.
@@ -69,11 +70,22 @@ impl Room {
             .map(|s| (s.event.clone(), s.readers.clone()))
             .collect();
         let job = move |db: &mut crate::store::Conn<'_>| {
-            if let [(event, readers)] = batch.as_slice() {
+            let store_all = |db: &mut crate::store::Conn<'_>| {
+                batch
+                    .iter()
+                    .map(|(event, readers)| store_event(db, event, Check::None, readers))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            if batch.len() == 1 {
                 // Alone, its failure is the job's: nothing of it is kept.
-                return Ok(vec![Ok(store_event(db, event, Check::None, readers)?)]);
+                return Ok(store_all(db)?.into_iter().map(Ok).collect());
             }
-            // Together, one message's failure takes back only its writes.
+            // All together first, in one savepoint; if that fails, nothing
+            // of it is kept and each message is tried in a savepoint of its
+            // own, so one message's failure takes back only its writes.
+            if let Ok(outcomes) = db.savepoint(store_all) {
+                return Ok(outcomes.into_iter().map(Ok).collect());
+            }
             Ok(batch
                 .iter()
                 .map(|(event, readers)| {

@@ -36,6 +36,12 @@ impl Conn<'_> {
         if event.room == ACCOUNTS_LOG {
             return self.apply_account_effects(event);
         }
+        if matches!(event.kind, EventKind::Message | EventKind::Action) {
+            // A message changes nothing but history, and its room exists:
+            // it is said through the room's actor, which is only opened for
+            // a stored room (a relayed one is created first).
+            return Ok(());
+        }
         let room = event.room.as_str();
         let settings = match self.room_settings(room)? {
             Some(settings) => settings,
