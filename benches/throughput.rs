@@ -21,8 +21,11 @@
 //! that nothing is refused. With
 //! `THROUGHPUT_PIN=1` every server thread is pinned to core 0 (`taskset`);
 //! run the bench itself on the other core (`taskset -c 1 …`) to keep the
-//! load off the server's core, as issue 9's own measurement did. What it
-//! leaves out: PostgreSQL and mesh relaying.
+//! load off the server's core, as issue 9's own measurement did. With
+//! `THROUGHPUT_POSTGRES=1` the server and the peer use a throwaway
+//! PostgreSQL server (the testkit's, `initdb` on a free port; a fresh
+//! database for each) instead of SQLite files. What it leaves out: mesh
+//! relaying.
 
 use neuralchat_testkit::bin::target_dir;
 use neuralchat_testkit::process::cpu_secs;
@@ -59,7 +62,27 @@ fn main() {
         .build()
         .expect("tokio runtime");
     println!("server binary: {}; {secs} s per scenario", server.display());
-    let raw = raw_store(Duration::from_secs(secs));
+    let postgres = std::env::var_os("THROUGHPUT_POSTGRES")
+        .map(|_| neuralchat_testkit::PgFixture::start().expect("a throwaway PostgreSQL"));
+    let mut databases = 0;
+    // A fresh database for each run: a file, or a PostgreSQL database.
+    let mut fresh = || -> Option<String> {
+        databases += 1;
+        let pg = postgres.as_ref()?;
+        Some(
+            pg.create_database(&format!("bench{databases}"))
+                .expect("create database"),
+        )
+    };
+    println!(
+        "database: {}",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    let raw = raw_store(fresh(), Duration::from_secs(secs));
     println!("peer: the store alone (Db::append_event, 256 per transaction): {raw:.0} events/s");
     println!("| scenario | group commit | messages/s | vs store alone | server CPU µs/message | mean room batch | mean group commit | stored = acked |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -74,6 +97,7 @@ fn main() {
                     rooms,
                     senders_per_room,
                     group_commit,
+                    fresh(),
                     Duration::from_secs(secs),
                 )
                 .await;
@@ -111,12 +135,12 @@ struct Outcome {
 /// The peer: events appended straight through the server's store code
 /// (`Db`, diesel, the same schema and pragmas), 256 per transaction, on
 /// this thread, for `length`; returns events per second.
-fn raw_store(length: Duration) -> f64 {
+fn raw_store(database: Option<String>, length: Duration) -> f64 {
     use neuralchat_core::event::{EventIdGen, EventKind, EventSource};
     use neuralchat_core::store::Db;
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("raw.db");
-    let db = Db::open(&path.to_string_lossy(), 2).expect("open the store");
+    let url = database.unwrap_or_else(|| dir.path().join("raw.db").to_string_lossy().into());
+    let db = Db::open(&url, 2).expect("open the store");
     db.run(|conn| conn.ensure_room("room0", "author", false, 0))
         .expect("a room");
     let source = EventSource {
@@ -147,11 +171,20 @@ fn raw_store(length: Duration) -> f64 {
     appended as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn scenario(rooms: usize, per_room: usize, group_commit: bool, length: Duration) -> Outcome {
+async fn scenario(
+    rooms: usize,
+    per_room: usize,
+    group_commit: bool,
+    database: Option<String>,
+    length: Duration,
+) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = ServerOptions::new().dir(dir.path());
+    if let Some(url) = database {
+        options = options.database(url);
+    }
     let server = ServerProcess::start(
-        ServerOptions::new()
-            .dir(dir.path())
+        options
             .relaxed_limits()
             .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
             .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
