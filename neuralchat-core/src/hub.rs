@@ -69,6 +69,9 @@ impl Actor for Hub {
     }
 }
 
+/// How long the hub waits for a room to say whether it retired.
+const RETIRE_ANSWER: Duration = Duration::from_millis(500);
+
 /// Retires an open room that nobody opened for `idle` seconds, if the room
 /// says nothing is happening in it.
 #[derive(Message)]
@@ -90,11 +93,22 @@ impl Handler<RetireIfIdle> for Hub {
             Some(room) if room.used.elapsed() >= Duration::from_secs(msg.idle) => room.addr.clone(),
             _ => return AtomicResponse::new(Box::pin(fut::ready(()))),
         };
-        AtomicResponse::new(Box::pin(addr.send(Retire).into_actor(self).map(
-            move |retired, hub, _| {
-                // A room already gone (Err) is forgotten too.
-                if retired.unwrap_or(true) {
+        // A room busy storing does not answer at once, and may itself be
+        // waiting for the hub (a direct conversation's delivery): waiting
+        // only so long keeps the two from waiting for each other.
+        let asked = addr.send(Retire).timeout(RETIRE_ANSWER);
+        AtomicResponse::new(Box::pin(asked.into_actor(self).map(
+            move |retired, hub, _| match retired {
+                // A room already gone is forgotten too.
+                Ok(true) | Err(MailboxError::Closed) => {
                     hub.rooms.remove(&msg.name);
+                }
+                // In use (sessions in it talk to it directly, so the hub
+                // did not see it used): asked again after another idle spell.
+                Ok(false) | Err(MailboxError::Timeout) => {
+                    if let Some(room) = hub.rooms.get_mut(&msg.name) {
+                        room.used = Instant::now();
+                    }
                 }
             },
         )))
@@ -144,7 +158,13 @@ impl Handler<OpenRoom> for Hub {
     type Result = AtomicResponse<Self, ChatResult<Addr<Room>>>;
 
     fn handle(&mut self, msg: OpenRoom, _: &mut Context<Self>) -> Self::Result {
-        if let Some(room) = self.rooms.get_mut(&msg.name) {
+        // (A room that retired on its own, after the hub stopped waiting
+        // for its answer, is loaded again.)
+        if let Some(room) = self
+            .rooms
+            .get_mut(&msg.name)
+            .filter(|room| room.addr.connected())
+        {
             room.used = Instant::now();
             let addr = room.addr.clone();
             return AtomicResponse::new(Box::pin(fut::ready(Ok(addr))));

@@ -2,9 +2,9 @@
 //! frames, applies the per-session frame rate, keeps who is logged in and
 //! which rooms are open, and maps each frame to an engine call. Frames take
 //! effect, and are answered, in the order they arrived; a message (`send`)
-//! does not wait for the one before it to be stored, only to be queued in
-//! its room (up to [`SENDS_IN_FLIGHT`] at once), and any other frame waits
-//! until the messages before it are answered.
+//! does not wait for the one before it to the same room to be stored, only
+//! to be queued in that room (up to [`SENDS_IN_FLIGHT`] at once), and any
+//! other frame waits until the messages before it are answered.
 
 use crate::engine::{message_text, Effect, Engine, Submitted};
 use crate::error::{ChatError, ChatResult, ErrorCode};
@@ -69,8 +69,11 @@ pub struct Session {
     /// How many times the session has logged out: a log-in deadline set
     /// before the last log-out no longer applies.
     logouts: u64,
-    /// Messages queued in their rooms and not answered yet, oldest first.
+    /// Messages queued in their room and not answered yet (or refusals
+    /// waiting for them), oldest first.
     sending: VecDeque<Answered>,
+    /// The room those messages went to.
+    sending_to: Option<String>,
     /// Frame rate limit.
     frames: TokenBucket,
     /// The client's IP address (what log-in limits count by).
@@ -119,6 +122,7 @@ impl Session {
             rooms: HashMap::new(),
             logouts: 0,
             sending: VecDeque::new(),
+            sending_to: None,
             frames,
             address,
             log,
@@ -447,7 +451,7 @@ impl Handler<Inbound> for Session {
 
     fn handle(&mut self, Inbound(text): Inbound, ctx: &mut Context<Self>) {
         if self.engine.is_shutting_down() {
-            self.send_error(
+            self.refuse_in_order(
                 ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down"),
                 None,
             );
@@ -460,7 +464,7 @@ impl Handler<Inbound> for Session {
                 Ok(request) => request.reference,
                 Err(bad) => bad.reference,
             };
-            self.send_error(
+            self.refuse_in_order(
                 ChatError::new(ErrorCode::RateLimited, "too many frames; slow down"),
                 reference,
             );
@@ -469,7 +473,7 @@ impl Handler<Inbound> for Session {
         let request = match decode(&text, self.engine.config().limits.max_frame_bytes) {
             Ok(request) => request,
             Err(bad) => {
-                self.send_error(bad.error, bad.reference);
+                self.refuse_in_order(bad.error, bad.reference);
                 return;
             }
         };
@@ -483,15 +487,21 @@ impl Handler<Inbound> for Session {
             Some(user),
         ) = (&request.frame, &self.user)
         {
-            if let Some(message) = message_text(text) {
+            // Messages to one room pipeline; a message to another room
+            // waits for those before it, so the order they take effect in
+            // is the order sent across rooms too.
+            let same_room = self.sending.is_empty() || self.sending_to.as_ref() == Some(room);
+            if let Some(message) = message_text(text).filter(|_| same_room) {
                 let say = (user.clone(), room.clone(), message.into_owned());
+                self.sending_to = Some(room.clone());
                 self.pipeline_message(say, client_id.clone(), reference, ctx);
                 return;
             }
         }
-        // Anything but a message waits for the messages sent before it.
+        // Anything else waits for the messages sent before it.
         let earlier = self.sending.back().cloned();
         self.sending.clear();
+        self.sending_to = None;
         let answer = self.handle_request(&request);
         let answer = async move {
             if let Some(earlier) = earlier {
@@ -518,6 +528,25 @@ impl Handler<Inbound> for Session {
 }
 
 impl Session {
+    /// Refuses a frame; while messages before it wait for their answers,
+    /// the refusal goes out after them.
+    fn refuse_in_order(&mut self, error: ChatError, reference: Option<String>) {
+        self.sending.retain(|answered| answered.peek().is_none());
+        let Some(earlier) = self.sending.back().cloned() else {
+            self.send_error(error, reference);
+            return;
+        };
+        audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);
+        let (done, answered) = oneshot::channel();
+        self.sending.push_back(answered.shared());
+        let outbox = self.outbox.clone();
+        actix::spawn(async move {
+            let _ = earlier.await;
+            outbox.push(ServerFrame::error(error, reference).encode());
+            let _ = done.send(());
+        });
+    }
+
     /// Handles a message frame without waiting for the messages before it
     /// to be stored: only until it is queued in its room (so the room takes
     /// a connection's messages in the order sent). Its answer goes out
@@ -539,13 +568,7 @@ impl Session {
         let (engine, outbox, session) = (self.engine.clone(), self.outbox.clone(), self.id);
         // A room this session is in (named as it was joined) needs no
         // lookup: the session holds its actor.
-        // (A room actor that stopped, say after this session was kicked and
-        // the room went idle, is looked up again.)
-        let open = self
-            .rooms
-            .get(&room)
-            .filter(|addr| addr.connected())
-            .cloned();
+        let open = self.rooms.get(&room).cloned();
         let queue = {
             let (engine, user) = (engine.clone(), user.clone());
             async move {

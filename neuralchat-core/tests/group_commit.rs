@@ -162,6 +162,10 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
     let dir = TempDir::new().unwrap();
     let engine = unthrottled(&dir).await;
     let mut client = member(&engine, "alice", "lobby").await;
+    let other = client
+        .request(json!({"type": "join", "room": "other"}))
+        .await;
+    assert_eq!(other["type"], "joined", "{other}");
     let before = engine.metrics().await;
 
     // Another writer holds the database: nothing can be stored. The
@@ -182,6 +186,17 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
     tokio::time::timeout(std::time::Duration::from_secs(5), all_taken)
         .await
         .expect("the session took no further frame while the first was being stored");
+    // A refused frame, then a message to another room: both are answered
+    // after the messages before them, and the other room's message is
+    // stored after them.
+    client
+        .send_raw(&json!({"type": "no-such-type", "ref": "bad"}).to_string())
+        .await;
+    client
+        .send_raw(
+            &json!({"type": "send", "room": "other", "text": "elsewhere", "ref": "o"}).to_string(),
+        )
+        .await;
     diesel::sql_query("COMMIT").execute(&mut writer).unwrap();
 
     // A frame that is not a message waits for the acks before it.
@@ -192,10 +207,20 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
         .await;
     let mut answered = Vec::new();
     let mut acked = Vec::new();
+    let mut elsewhere = None;
     let history = loop {
         let frame = client.recv().await;
         match frame["ref"].as_str() {
             Some("h") => break frame,
+            Some("bad") => {
+                assert_eq!(frame["type"], "error", "{frame}");
+                answered.push("bad".to_owned());
+            }
+            Some("o") => {
+                assert_eq!(frame["type"], "ack", "{frame}");
+                answered.push("o".to_owned());
+                elsewhere = frame["id"].as_str().map(str::to_owned);
+            }
             Some(reference) => {
                 assert_eq!(frame["type"], "ack", "{frame}");
                 answered.push(reference.to_owned());
@@ -204,8 +229,14 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
             None => {}
         }
     };
-    let expected: Vec<String> = (0..SENT).map(|n| format!("p{n}")).collect();
+    let mut expected: Vec<String> = (0..SENT).map(|n| format!("p{n}")).collect();
+    expected.extend(["bad".to_owned(), "o".to_owned()]);
     assert_eq!(answered, expected, "answered in the order sent");
+    let elsewhere = elsewhere.unwrap();
+    assert!(
+        acked.iter().all(|id| *id < elsewhere),
+        "the other room's message took effect after the earlier ones"
+    );
     let stored: Vec<String> = history["events"]
         .as_array()
         .unwrap()
@@ -219,13 +250,13 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
     );
 
     // The first message waited alone for the database; the rest, queued
-    // meanwhile, went in together.
+    // meanwhile, went in together (and the other room's alone).
     let after = engine.metrics().await;
     let batches = after.room_batches - before.room_batches;
     let messages = after.room_batched_messages - before.room_batched_messages;
-    assert_eq!(messages as usize, SENT);
+    assert_eq!(messages as usize, SENT + 1, "with the other room's");
     assert!(
-        batches <= 2,
+        batches <= 3,
         "{messages} messages in {batches} room batches"
     );
 }

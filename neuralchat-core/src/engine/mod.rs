@@ -388,7 +388,8 @@ impl Engine {
             .config()
             .admins
             .iter()
-            .any(|admin| user_key(admin) != key && look_alike(admin, &name))
+            .map(|admin| normalize_username(admin))
+            .any(|admin| user_key(&admin) != key && look_alike(&admin, &name))
         {
             Some(ChatError::new(
                 ErrorCode::NameConfusable,

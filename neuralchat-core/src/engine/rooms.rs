@@ -367,11 +367,13 @@ impl Engine {
             ));
         }
         self.check_rate(user)?;
-        let (name, addr) = match open {
+        let mentions = self.resolve_mentions(text).await?;
+        // A held room actor that stopped meanwhile (say, this user was
+        // kicked and the room went idle) is looked up again.
+        let (name, addr) = match open.filter(Addr::connected) {
             Some(addr) => (room.to_owned(), addr),
             None => self.open_room(user, room, false).await?,
         };
-        let mentions = self.resolve_mentions(text).await?;
         let change = Change::Say {
             action,
             text: text.to_owned(),

@@ -38,6 +38,24 @@ impl<T: Send + 'static> Handler<Job<T>> for StoreWorker {
     }
 }
 
+/// One job counted in flight until dropped: a caller that gives up
+/// waiting (its request cancelled) does not leave it counted, which would
+/// hold shutdown's drain until its deadline.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn count(in_flight: &'a AtomicUsize) -> Self {
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(in_flight)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Counts of the jobs run through one store.
 #[derive(Debug, Default)]
 struct StoreStats {
@@ -100,10 +118,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = InFlight::count(&self.in_flight);
         let started = Instant::now();
         let answer = self.workers.send(Job(Box::new(job))).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.account(what, started, answer)
     }
 
@@ -118,10 +135,9 @@ impl Store {
         let Some(batcher) = &self.batcher else {
             return self.call(what, job).await;
         };
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = InFlight::count(&self.in_flight);
         let started = Instant::now();
         let answer = batcher.run(job).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.account(what, started, Ok(answer))
     }
 
