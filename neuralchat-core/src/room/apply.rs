@@ -305,6 +305,7 @@ impl Room {
         answer: oneshot::Sender<ChatResult<Applied>>,
         ctx: &mut Context<Self>,
     ) {
+        self.active = std::time::Instant::now();
         let Plan {
             event,
             check,

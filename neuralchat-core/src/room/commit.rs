@@ -226,6 +226,7 @@ impl Handler<Ingest> for Room {
     type Result = AtomicResponse<Self, ChatResult<bool>>;
 
     fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
+        self.active = std::time::Instant::now();
         let readers = self.mention_readers(&msg.event);
         AtomicResponse::new(Box::pin(
             self.commit(msg.event, Check::Relayed, readers)

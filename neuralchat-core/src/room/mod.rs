@@ -73,6 +73,9 @@ pub(crate) struct Room {
     says: Vec<says::PendingSay>,
     /// A `FlushSays` is on its way to store them.
     flush_scheduled: bool,
+    /// The last change or entry: sessions in the room send to it without
+    /// the hub seeing, so the room itself knows when it was last used.
+    active: std::time::Instant,
     /// Events this room announced lately, so a relayed copy of one is not
     /// announced twice.
     announced: Recent<EventId>,
@@ -108,6 +111,7 @@ impl Room {
             replying: HashMap::new(),
             says: Vec::new(),
             flush_scheduled: false,
+            active: std::time::Instant::now(),
             announced: Recent::new(ANNOUNCED_MEMORY),
             opened: EventId::floor_of_millis(chrono::Utc::now().timestamp_millis()),
             hub,
@@ -247,7 +251,11 @@ impl Handler<Retire> for Room {
     type Result = bool;
 
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) -> bool {
-        let idle = self.present.is_empty() && self.replying.is_empty() && self.says.is_empty();
+        let quiet_for = std::time::Duration::from_secs(self.shared.config.limits.idle_room_secs);
+        let idle = self.present.is_empty()
+            && self.replying.is_empty()
+            && self.says.is_empty()
+            && self.active.elapsed() >= quiet_for;
         if idle {
             slog::debug!(self.shared.log, "room retired"; "room" => &self.name);
             ctx.stop();
@@ -277,6 +285,7 @@ impl Handler<Enter> for Room {
     type Result = AtomicResponse<Self, ChatResult<()>>;
 
     fn handle(&mut self, msg: Enter, _: &mut Context<Self>) -> Self::Result {
+        self.active = std::time::Instant::now();
         if !self.members.contains_key(&msg.user) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(self.not_member()))));
         }
