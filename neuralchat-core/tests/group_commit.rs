@@ -31,6 +31,20 @@ async fn member(engine: &Engine, user: &str, room: &str) -> Client {
     client
 }
 
+/// Sends each text to `room`, one after the other, each once the one
+/// before is acknowledged; returns the acks' ids.
+async fn send_each(client: &mut Client, room: String, texts: Vec<String>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for text in texts {
+        let ack = client
+            .request(json!({"type": "send", "room": room, "text": text}))
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        ids.push(ack["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
 #[actix_rt::test]
 async fn many_rooms_at_once_share_transactions_and_lose_nothing() {
     let dir = TempDir::new().unwrap();
@@ -42,16 +56,9 @@ async fn many_rooms_at_once_share_transactions_and_lose_nothing() {
     let before = engine.metrics().await;
 
     // Every user writes into their own room, all at the same time.
-    let acked = join_all(clients.iter_mut().enumerate().map(|(i, client)| async move {
-        let mut ids = Vec::new();
-        for n in 0..MESSAGES {
-            let ack = client
-                .request(json!({"type": "send", "room": format!("room{i}"), "text": format!("m{n}")}))
-                .await;
-            assert_eq!(ack["type"], "ack", "{ack}");
-            ids.push(ack["id"].as_str().unwrap().to_owned());
-        }
-        ids
+    let acked = join_all(clients.iter_mut().enumerate().map(|(i, client)| {
+        let texts = (0..MESSAGES).map(|n| format!("m{n}"));
+        send_each(client, format!("room{i}"), texts.collect())
     }))
     .await;
 
@@ -95,24 +102,11 @@ async fn many_senders_in_one_room_share_batches_and_keep_one_order() {
     }
     let before = engine.metrics().await;
 
-    let acked =
-        join_all(
-            clients
-                .iter_mut()
-                .enumerate()
-                .map(|(i, client)| async move {
-                    let mut ids = Vec::new();
-                    for n in 0..EACH {
-                        let ack = client
-                .request(json!({"type": "send", "room": "lobby", "text": format!("u{i} m{n}")}))
-                .await;
-                        assert_eq!(ack["type"], "ack", "{ack}");
-                        ids.push(ack["id"].as_str().unwrap().to_owned());
-                    }
-                    ids
-                }),
-        )
-        .await;
+    let acked = join_all(clients.iter_mut().enumerate().map(|(i, client)| {
+        let texts = (0..EACH).map(|n| format!("u{i} m{n}"));
+        send_each(client, "lobby".to_owned(), texts.collect())
+    }))
+    .await;
 
     let after = engine.metrics().await;
     let batches = after.room_batches - before.room_batches;

@@ -67,6 +67,8 @@ async fn a_room_in_use_without_lookups_is_not_retired_and_nothing_stalls() {
     config.limits.message_burst = 1e6;
     config.limits.frames_per_second = 1e6;
     config.limits.frame_burst = 1e6;
+    // bob reads nothing until the end: his queue must hold it all.
+    config.limits.outbox_capacity = 1 << 20;
     let engine = engine(&dir, config).await;
     let mut alice = Client::connect(&engine).await;
     alice.sign_up("alice").await;
