@@ -15,6 +15,14 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
+/// Resident memory of process `pid` in bytes (`VmRSS` in /proc/PID/status).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -26,5 +34,11 @@ mod tests {
         assert!(spent > 0);
         let secs = super::cpu_secs(std::process::id());
         assert!(secs.is_some_and(|s| s >= 0.0), "{secs:?}");
+    }
+
+    #[test]
+    fn reads_this_process_resident_memory() {
+        let rss = super::rss_bytes(std::process::id());
+        assert!(rss.is_some_and(|b| b > 1024 * 1024), "{rss:?}");
     }
 }
