@@ -9,11 +9,10 @@
 //! The server logs at its default level into a file. What it leaves out:
 //! sessions that joined rooms, and any peer (no bare WebSocket server here).
 
-use neuralchat_testkit::bin::target_dir;
+use neuralchat_testkit::bin::bench_server;
 use neuralchat_testkit::process::rss_bytes;
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::Instant;
 
 fn main() {
@@ -21,15 +20,7 @@ fn main() {
         println!("sessions: an end-to-end benchmark; run it with `cargo bench --bench sessions`");
         return;
     }
-    let server = std::env::var_os("NEURALCHAT_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("release").join("neuralchat-server"));
-    assert!(
-        server.is_file(),
-        "{} does not exist: run `cargo build --release -p neuralchat-server` first",
-        server.display()
-    );
-    std::env::set_var("NEURALCHAT_SERVER_BIN", &server);
+    let server = bench_server().unwrap_or_else(|e| panic!("{e}"));
     println!("server binary: {}", server.display());
     let count: usize = std::env::var("SESSIONS_COUNT")
         .ok()

@@ -27,11 +27,10 @@
 //! database for each) instead of SQLite files. What it leaves out: mesh
 //! relaying.
 
-use neuralchat_testkit::bin::target_dir;
+use neuralchat_testkit::bin::bench_server;
 use neuralchat_testkit::process::cpu_secs;
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Messages each sender keeps in flight.
@@ -44,15 +43,7 @@ fn main() {
         );
         return;
     }
-    let server = std::env::var_os("NEURALCHAT_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("release").join("neuralchat-server"));
-    assert!(
-        server.is_file(),
-        "{} does not exist: run `cargo build --release -p neuralchat-server` first",
-        server.display()
-    );
-    std::env::set_var("NEURALCHAT_SERVER_BIN", &server);
+    let server = bench_server().unwrap_or_else(|e| panic!("{e}"));
     let secs = std::env::var("THROUGHPUT_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

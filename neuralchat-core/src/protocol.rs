@@ -439,6 +439,17 @@ impl ServerFrame {
         }
     }
 
+    /// The `ack` answering the `send` with `reference` that stored `event`
+    /// (or found it stored: a retried `client_id`).
+    pub fn ack(reference: Option<String>, event: Event) -> Self {
+        Self::Ack {
+            reference,
+            id: event.id.to_string(),
+            room: event.room,
+            client_id: event.client_id,
+        }
+    }
+
     /// The `error` frame refusing the question `question` to a bot.
     pub fn bot_refusal(error: ChatError, question: EventId) -> Self {
         Self::Error {

@@ -246,13 +246,7 @@ impl Session {
                 let user = user?;
                 let output = match engine.submit(&user, &room, &text, client_id).await? {
                     Submitted::Message(event) => {
-                        let ack = ServerFrame::Ack {
-                            reference,
-                            id: event.id.to_string(),
-                            room: event.room,
-                            client_id: event.client_id,
-                        };
-                        return Ok((Some(ack), Change::None));
+                        return Ok((Some(ServerFrame::ack(reference, event)), Change::None));
                     }
                     Submitted::Command(output) => output,
                 };
@@ -527,21 +521,53 @@ impl Handler<Inbound> for Session {
     }
 }
 
+/// A place in the line of answers to a connection's messages.
+struct Turn {
+    /// The oldest unanswered message, when the line is full: wait for it.
+    oldest: Option<Answered>,
+    /// The answer before this one: this one goes out after it.
+    previous: Option<Answered>,
+    /// Fire once this answer has gone out.
+    done: oneshot::Sender<()>,
+}
+
 impl Session {
+    /// Takes the next place in the line of answers (forgetting the ones
+    /// that went out).
+    fn next_turn(&mut self) -> Turn {
+        self.sending.retain(|answered| answered.peek().is_none());
+        let oldest = (self.sending.len() >= SENDS_IN_FLIGHT)
+            .then(|| self.sending.front().cloned())
+            .flatten();
+        let previous = self.sending.back().cloned();
+        let (done, answered) = oneshot::channel();
+        self.sending.push_back(answered.shared());
+        Turn {
+            oldest,
+            previous,
+            done,
+        }
+    }
+
     /// Refuses a frame; while messages before it wait for their answers,
     /// the refusal goes out after them.
     fn refuse_in_order(&mut self, error: ChatError, reference: Option<String>) {
         self.sending.retain(|answered| answered.peek().is_none());
-        let Some(earlier) = self.sending.back().cloned() else {
+        if self.sending.is_empty() {
             self.send_error(error, reference);
             return;
-        };
+        }
         audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);
-        let (done, answered) = oneshot::channel();
-        self.sending.push_back(answered.shared());
+        let Turn {
+            previous: earlier,
+            done,
+            ..
+        } = self.next_turn();
         let outbox = self.outbox.clone();
         actix::spawn(async move {
-            let _ = earlier.await;
+            if let Some(earlier) = earlier {
+                let _ = earlier.await;
+            }
             outbox.push(ServerFrame::error(error, reference).encode());
             let _ = done.send(());
         });
@@ -558,13 +584,11 @@ impl Session {
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        self.sending.retain(|answered| answered.peek().is_none());
-        let oldest = (self.sending.len() >= SENDS_IN_FLIGHT)
-            .then(|| self.sending.front().cloned())
-            .flatten();
-        let previous = self.sending.back().cloned();
-        let (done, answered) = oneshot::channel();
-        self.sending.push_back(answered.shared());
+        let Turn {
+            oldest,
+            previous,
+            done,
+        } = self.next_turn();
         let (engine, outbox, session) = (self.engine.clone(), self.outbox.clone(), self.id);
         // A room this session is in (named as it was joined) needs no
         // lookup: the session holds its actor.
@@ -593,12 +617,7 @@ impl Session {
                     let _ = previous.await;
                 }
                 let frame = match result {
-                    Ok(event) => ServerFrame::Ack {
-                        reference,
-                        id: event.id.to_string(),
-                        room: event.room,
-                        client_id: event.client_id,
-                    },
+                    Ok(event) => ServerFrame::ack(reference, event),
                     Err(error) => {
                         audit_refusal(&engine, session, Some(&user), &error);
                         ServerFrame::error(error, reference)

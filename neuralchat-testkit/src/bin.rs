@@ -50,6 +50,25 @@ pub fn find_binary(name: &str, env_var: &str) -> Result<PathBuf> {
     }
 }
 
+/// The server an end-to-end benchmark runs: `NEURALCHAT_SERVER_BIN` when
+/// set, else the release build. Sets `NEURALCHAT_SERVER_BIN` to it, so
+/// every `ServerProcess` the benchmark starts runs that binary. Fails with
+/// a hint when the file does not exist.
+pub fn bench_server() -> Result<PathBuf> {
+    let path = std::env::var_os("NEURALCHAT_SERVER_BIN")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release").join("neuralchat-server"));
+    if !path.is_file() {
+        bail!(
+            "{} does not exist: run `cargo build --release -p neuralchat-server` first",
+            path.display()
+        );
+    }
+    std::env::set_var("NEURALCHAT_SERVER_BIN", &path);
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,10 +412,7 @@ impl Engine {
             action,
             outcome,
         } = queued;
-        // Dropped unanswered only if the room stopped.
-        let applied = outcome
-            .await
-            .unwrap_or_else(|_| Err(ChatError::internal()))?;
+        let applied = crate::room::outcome(outcome).await?;
         let event = applied.event.ok_or_else(ChatError::internal)?;
         if applied.fresh {
             crate::metrics::Metrics::bump(&self.shared().metrics.messages_in);

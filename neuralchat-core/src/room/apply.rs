@@ -288,13 +288,18 @@ impl Handler<Apply> for Room {
     fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) -> Self::Result {
         let (answer, answered) = oneshot::channel();
         self.take(msg, answer, ctx);
-        Box::pin(async move {
-            // Dropped unanswered only if the room stopped.
-            answered
-                .await
-                .unwrap_or_else(|_| Err(ChatError::internal()))
-        })
+        Box::pin(outcome(answered))
     }
+}
+
+/// The outcome a room sends for a change ([`Queued`]); `internal` if the
+/// room stopped before answering.
+pub(crate) async fn outcome(
+    answered: oneshot::Receiver<ChatResult<Applied>>,
+) -> ChatResult<Applied> {
+    answered
+        .await
+        .unwrap_or_else(|_| Err(ChatError::internal()))
 }
 
 impl Room {

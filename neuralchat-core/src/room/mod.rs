@@ -9,7 +9,7 @@ mod reduce;
 mod reply;
 mod says;
 
-pub(crate) use apply::{Apply, Change, Queued};
+pub(crate) use apply::{outcome, Apply, Change, Queued};
 pub(crate) use commit::{Applied, Ingest};
 pub use reply::ReplyProgress;
 use reply::Streaming;
