@@ -79,7 +79,11 @@ fn exercise(db: &mut Conn<'_>) {
             ("bob".to_owned(), "member".to_owned())
         ]
     );
-    let rooms = db.rooms().unwrap();
+    assert_eq!(
+        db.room_names().unwrap(),
+        vec![("general".to_owned(), false)]
+    );
+    let rooms = db.room_records(&["general".to_owned()]).unwrap();
     assert_eq!((rooms[0].name.as_str(), rooms[0].members), ("general", 2));
     assert!(db.set_role("general", "bob", "moderator").unwrap());
     assert!(!db.set_role("general", "carol", "moderator").unwrap());

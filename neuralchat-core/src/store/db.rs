@@ -595,13 +595,6 @@ impl Conn<'_> {
         Ok(())
     }
 
-    /// Every room with its member count, by name.
-    pub fn rooms(&mut self) -> Result<Vec<RoomRecord>, StoreError> {
-        let mut names: Vec<String> = self.room_names()?.into_iter().map(|(n, _)| n).collect();
-        names.sort_unstable();
-        self.room_records(&names)
-    }
-
     /// Every room's name and whether it is invite-only: what listing
     /// filters and pages by, without topics or member counts.
     pub fn room_names(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
