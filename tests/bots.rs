@@ -184,6 +184,98 @@ async fn a_question_gets_a_streamed_stored_reply_seen_by_everyone() {
         .contains("Olga (also Ольга): model tiny-llama via openai"));
 }
 
+/// Sends `text` with `client_id` and collects every frame up to the bot's
+/// stored reply to it; returns the question's id and the frames.
+async fn ask_and_collect(c: &mut WsClient, text: &str, client_id: &str) -> (String, Vec<Value>) {
+    c.send_json(
+        &json!({"type":"send","ref":client_id,"room":"general","text":text,"client_id":client_id}),
+    )
+    .await
+    .unwrap();
+    let frames = c
+        .collect_until(|f| f["type"] == "event" && f["event"]["author"] == "Olga")
+        .await
+        .unwrap();
+    let ack = frames
+        .iter()
+        .find(|f| f["type"] == "ack" && f["ref"] == client_id)
+        .unwrap_or_else(|| panic!("no ack among {frames:?}"));
+    (ack["id"].as_str().unwrap().to_owned(), frames)
+}
+
+/// The position of the first frame matching `pred`.
+fn position(frames: &[Value], what: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    frames
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no {what} among {frames:?}"))
+}
+
+#[tokio::test]
+async fn a_bot_prepares_while_the_question_is_stored_but_speaks_after_its_ack() {
+    let setup = setup().await;
+    let mut alice = user(&setup, "alice").await;
+
+    // The bot is handed the question before it is stored (and calls its
+    // model meanwhile), yet what it says comes after the question and its ack.
+    let (first, frames) = ask_and_collect(&mut alice, "Olga, say one word", "q1").await;
+    let event = position(&frames, "question event", |f| {
+        f["type"] == "event" && f["event"]["id"] == first.as_str()
+    });
+    let ack = position(&frames, "ack", |f| f["type"] == "ack");
+    let start = position(&frames, "reply_start", |f| {
+        f["type"] == "reply_start" && f["event"]["reply_to"] == first.as_str()
+    });
+    assert!(event < ack && ack < start, "{frames:?}");
+    let first_reply = frames.last().unwrap()["event"].clone();
+    assert_eq!(first_reply["reply_to"], first.as_str());
+
+    // The same message again (a client's retry, same client_id): the same
+    // event, and no second answer. The next question's reply is the next
+    // one to start, and its context (from the room's memory) holds the
+    // first exchange once.
+    let retry = alice
+        .send_message("general", "Olga, say one word", Some("q1"))
+        .await
+        .unwrap();
+    assert_eq!(retry["id"], first.as_str());
+    let (second, frames) = ask_and_collect(&mut alice, "Olga, and another?", "q2").await;
+    let starts: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["type"] == "reply_start")
+        .map(|f| &f["event"]["reply_to"])
+        .collect();
+    assert_eq!(starts, [&json!(second)], "{frames:?}");
+    let body = setup.proxy.request_bodies().pop().unwrap();
+    let contents: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    let reply_text = first_reply["text"].as_str().unwrap();
+    assert_eq!(
+        contents,
+        [
+            "You are Olga.",
+            "alice: Olga, say one word",
+            reply_text,
+            "alice: Olga, and another?"
+        ]
+    );
+    let history = alice
+        .request(json!({"type":"history","room":"general","limit":50}))
+        .await
+        .unwrap();
+    let answers = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reply_to"] == first.as_str())
+        .count();
+    assert_eq!(answers, 1, "{history}");
+}
+
 #[tokio::test]
 async fn aliases_and_mentions_trigger_other_words_do_not() {
     let setup = setup().await;

@@ -192,7 +192,7 @@ impl Accounts {
         let key = user_key(&normalize_username(username));
         let user = self
             .store
-            .call("find_user", move |db| db.find_user(&key))
+            .read("find_user", move |db| db.find_user(&key))
             .await?;
         let (hash, known) = match &user {
             Some(u) => (u.password_hash.clone(), true),
@@ -230,7 +230,7 @@ impl Accounts {
     pub async fn authenticate(&self, token: &str) -> ChatResult<String> {
         let hash = token_hash(token);
         self.store
-            .call("token_user", move |db| db.token_user(&hash, now_ms()))
+            .read("token_user", move |db| db.token_user(&hash, now_ms()))
             .await?
             .ok_or_else(|| {
                 ChatError::new(

@@ -28,6 +28,18 @@ pub struct EngineConfig {
     pub bots: Vec<crate::bots::BotConfig>,
 }
 
+impl EngineConfig {
+    /// The most messages any bot reads as context: what a room keeps in
+    /// memory for its bots (0 with no bots).
+    pub fn bot_context_capacity(&self) -> usize {
+        self.bots
+            .iter()
+            .map(|b| b.context_messages as usize)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {

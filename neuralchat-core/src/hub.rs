@@ -171,6 +171,8 @@ impl Handler<OpenRoom> for Hub {
         }
         let store = self.shared.store.clone();
         let name = msg.name.clone();
+        let context_capacity =
+            u32::try_from(self.shared.config.bot_context_capacity()).unwrap_or(u32::MAX);
         let load = async move {
             let room = name.clone();
             let state = store
@@ -192,9 +194,14 @@ impl Handler<OpenRoom> for Hub {
                     let Some(settings) = db.room_settings(&room)? else {
                         return Ok(Err(Refused::Unknown));
                     };
+                    let recent = match context_capacity {
+                        0 => Vec::new(),
+                        n => db.events_after(&room, settings.context_from, n)?,
+                    };
                     Ok(Ok(RoomState {
                         members: db.members(&room)?,
                         bans: db.bans(&room)?,
+                        recent,
                         name: room,
                         settings,
                     }))

@@ -609,8 +609,12 @@ impl Session {
             // waits for it (`ctx.wait`), which holds back what the context
             // itself would run.
             actix::spawn(async move {
+                let mut acked = None;
                 let result = match queued {
-                    Ok(queued) => engine.finish_say(queued).await,
+                    Ok(mut queued) => {
+                        acked = queued.acked.take();
+                        engine.finish_say(queued).await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Some(previous) = previous {
@@ -625,6 +629,10 @@ impl Session {
                 };
                 outbox.push(frame.encode());
                 let _ = done.send(());
+                // The bot the message addresses speaks after the ack.
+                if let Some(acked) = acked {
+                    let _ = acked.send(());
+                }
             });
         }));
     }

@@ -263,3 +263,37 @@ fn unusable_urls_fail_clearly() {
     let err = Db::open("postgres://postgres@127.0.0.1:1/none", 1).unwrap_err();
     assert!(err.to_string().contains("connection failed"), "{err}");
 }
+
+/// A read runs while a write transaction is open on another connection (on
+/// SQLite a write transaction holds the database's write lock; a read
+/// taking that lock too would wait behind it, here for ever, since the
+/// writer ends only after the read) and sees what was committed before it.
+#[test]
+fn a_read_does_not_wait_for_a_writer() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("r.db").display());
+    let db = std::sync::Arc::new(Db::open(&url, 2).unwrap());
+    db.run(|c| c.create_user("ann", "ann", "hash", 1)).unwrap();
+    let (writing, write_open) = std::sync::mpsc::channel();
+    let (read_done, may_commit) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            db.run(|c| {
+                c.create_user("bob", "bob", "hash", 2)?;
+                writing.send(()).unwrap();
+                may_commit.recv().unwrap();
+                Ok(())
+            })
+        })
+    };
+    write_open.recv().unwrap();
+    let (ann, bob) = db
+        .read(|c| Ok((c.find_user("ann")?, c.find_user("bob")?)))
+        .unwrap();
+    read_done.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(ann.map(|u| u.username).as_deref(), Some("ann"));
+    assert_eq!(bob, None, "the writer had not committed");
+    assert!(db.run(|c| c.find_user("bob")).unwrap().is_some());
+}

@@ -4,7 +4,7 @@
 
 use super::backend::LlmClient;
 use super::config::BotConfig;
-use super::reply::{self, Job};
+use super::reply::{self, Job, Pending};
 use crate::error::{ChatError, ErrorCode};
 use crate::event::{Event, EventId};
 use crate::hub::{DeliverToUsers, Hub};
@@ -22,6 +22,10 @@ struct Question {
     room: Addr<Room>,
     /// The message that asked.
     event: Event,
+    /// The bot's context from the room's memory (`None`: read it).
+    context: Option<Vec<Event>>,
+    /// What it still waits for, when it was asked before it was stored.
+    pending: Option<Pending>,
 }
 
 /// The question being answered.
@@ -67,14 +71,6 @@ impl Bot {
         }
     }
 
-    fn refuse(&self, user: &str, error: ChatError, question: EventId) {
-        self.hub.do_send(DeliverToUsers {
-            users: vec![user.to_owned()],
-            frame: ServerFrame::bot_refusal(error, question).encode(),
-            skip: Vec::new(),
-        });
-    }
-
     /// Starts the next question of a room's line if none is running.
     fn pump(&mut self, room: &str, ctx: &mut Context<Self>) {
         let Some(line) = self.lines.get_mut(room) else {
@@ -99,6 +95,8 @@ impl Bot {
             hub: self.hub.clone(),
             room: question.room,
             question: question.event,
+            context: question.context,
+            pending: question.pending,
         };
         let room = room.to_owned();
         ctx.spawn(
@@ -114,6 +112,15 @@ impl Bot {
     }
 }
 
+/// Tells `user` that their question to a bot was refused.
+pub(super) fn refuse(hub: &Addr<Hub>, user: &str, error: ChatError, question: EventId) {
+    hub.do_send(DeliverToUsers {
+        users: vec![user.to_owned()],
+        frame: ServerFrame::bot_refusal(error, question).encode(),
+        skip: Vec::new(),
+    });
+}
+
 impl Actor for Bot {
     type Context = Context<Self>;
 }
@@ -124,8 +131,15 @@ impl Actor for Bot {
 pub(crate) struct Ask {
     /// The room's actor.
     pub room: Addr<Room>,
-    /// The question (already stored and fanned out).
+    /// The question.
     pub event: Event,
+    /// The room's latest messages before it, then it (`None`: the bot
+    /// reads them from the store).
+    pub context: Option<Vec<Event>>,
+    /// What the question still waits for; `None` when it is stored
+    /// already. The bot answers only a new message, and says nothing
+    /// before it is stored and acknowledged, but prepares meanwhile.
+    pub pending: Option<Pending>,
 }
 
 impl Handler<Ask> for Bot {
@@ -155,16 +169,37 @@ impl Handler<Ask> for Bot {
         };
         if let Some(message) = refusal {
             let error = ChatError::new(ErrorCode::BotBusy, message);
-            self.refuse(&asker, error, msg.event.id);
+            let (hub, question) = (self.hub.clone(), msg.event.id);
+            // Refused only once the question is stored: the refusal comes
+            // after it, and a message that was not stored is not refused.
+            ctx.spawn(
+                async move {
+                    if reply::stored_as_new(msg.pending).await {
+                        refuse(&hub, &asker, error, question);
+                    }
+                }
+                .into_actor(self),
+            );
             return;
         }
         let room = msg.event.room.clone();
         line.waiting.push_back(Question {
             room: msg.room,
             event: msg.event,
+            context: msg.context,
+            pending: msg.pending,
         });
         self.pump(&room, ctx);
     }
+}
+
+/// A message addressed to a bot, on its way to its room: the room hands it
+/// to the bot as soon as it accepts it.
+pub(crate) struct Asking {
+    /// The bot.
+    pub bot: Addr<Bot>,
+    /// Fires (or is dropped) once the sender has its `ack`.
+    pub acked: oneshot::Receiver<()>,
 }
 
 /// Cancels the reply in progress in a room; answers whether there was one.

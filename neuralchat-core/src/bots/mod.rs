@@ -15,7 +15,7 @@ pub mod context;
 pub mod health;
 mod reply;
 
-pub(crate) use actor::{Ask, Bot, StopReplies};
+pub(crate) use actor::{Ask, Asking, Bot, StopReplies};
 pub use address::{addressed_to, Addressed, AddressedBy, BotNames};
 pub use backend::{
     BackendError, BackendKind, ChatTurn, CompletionRequest, Delta, LlmClient, Role, TokenStream,
@@ -23,3 +23,4 @@ pub use backend::{
 };
 pub use config::BotConfig;
 pub use health::{BotHealth, BotStatus};
+pub(crate) use reply::Pending;

@@ -6,13 +6,12 @@ use super::config::BotConfig;
 use super::context;
 use crate::error::{ChatError, ErrorCode};
 use crate::event::{Event, EventKind};
-use crate::hub::{DeliverToUsers, Hub};
-use crate::protocol::ServerFrame;
+use crate::hub::Hub;
 use crate::room::{ReplyDelta, ReplyFinish, ReplyStart, Room};
 use crate::shared::Shared;
 use actix::Addr;
 use futures_util::StreamExt;
-use slog::{info, warn};
+use slog::{debug, info, warn};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -31,6 +30,34 @@ pub(crate) struct Job {
     pub room: Addr<Room>,
     /// The question.
     pub question: Event,
+    /// The room's latest messages before it, then it (`None`: read them).
+    pub context: Option<Vec<Event>>,
+    /// What the question still waits for (`None`: it is stored).
+    pub pending: Option<Pending>,
+}
+
+/// What a question handed to its bot before it was stored waits for.
+pub(crate) struct Pending {
+    /// Whether it was stored as a new message: sent once its room has
+    /// stored and announced it (a room that stopped first: not stored).
+    pub stored: oneshot::Receiver<bool>,
+    /// Fires (or is dropped) once its sender has its `ack`.
+    pub acked: oneshot::Receiver<()>,
+}
+
+/// Whether a question is to be answered: it was stored as a new message.
+/// Returns once it is announced and its sender acknowledged, so that
+/// whatever the bot says comes after both.
+pub(crate) async fn stored_as_new(pending: Option<Pending>) -> bool {
+    let Some(Pending { stored, acked }) = pending else {
+        return true;
+    };
+    let fresh = stored.await.unwrap_or(false);
+    if fresh {
+        // A sender that left drops it: nothing to wait for then.
+        let _ = acked.await;
+    }
+    fresh
 }
 
 /// What the room is told when the model server failed: the bot's name,
@@ -74,6 +101,8 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         hub,
         room,
         question,
+        context,
+        mut pending,
     } = job;
     let bot = config.name.clone();
     let asker = question.author.clone();
@@ -83,33 +112,49 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         let (b, u, d) = (bot.clone(), asker.clone(), day.clone());
         let spent = shared
             .store
-            .call("bot_usage", move |db| db.bot_usage(&b, &u, &d))
+            .read("bot_usage", move |db| db.bot_usage(&b, &u, &d))
             .await
             .unwrap_or(0);
         if spent >= budget as i64 {
+            if !stored_as_new(pending.take()).await {
+                return;
+            }
             let error = ChatError::new(
                 ErrorCode::TokenBudgetSpent,
                 format!("you have used your {budget} tokens with {bot} for today; try again tomorrow (UTC)"),
             );
-            hub.do_send(DeliverToUsers {
-                users: vec![asker.clone()],
-                frame: ServerFrame::bot_refusal(error, question.id).encode(),
-                skip: Vec::new(),
-            });
+            super::actor::refuse(&hub, &asker, error, question.id);
             info!(shared.audit, "bot budget spent"; "action" => "bot_refused", "bot" => &bot, "user" => &asker, "spent" => spent);
             return;
         }
     }
 
-    let (room_name, limit) = (question.room.clone(), config.context_messages);
-    let events = shared
-        .store
-        .call("bot_context", move |db| {
-            let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
-            db.events_after(&room_name, from, limit)
-        })
-        .await
-        .unwrap_or_default();
+    // What came before the question, then the question (which may not be
+    // stored yet): from the room's memory, or else the store.
+    let events = match context {
+        Some(mut events) => {
+            let keep = config.context_messages.max(1) as usize;
+            events.drain(..events.len().saturating_sub(keep));
+            events
+        }
+        None => {
+            let (room_name, limit, before) = (
+                question.room.clone(),
+                config.context_messages.saturating_sub(1),
+                question.id,
+            );
+            let mut events = shared
+                .store
+                .read("bot_context", move |db| {
+                    let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
+                    db.events_between(&room_name, from, Some(before), limit)
+                })
+                .await
+                .unwrap_or_default();
+            events.push(question.clone());
+            events
+        }
+    };
     let context = context::build(&config.system_prompt, &bot, &events, config.context_chars);
     let request = CompletionRequest {
         model: config.model.clone(),
@@ -126,6 +171,25 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         None,
     );
     reply.reply_to = Some(question.id);
+
+    // The model is called at once; the reply starts in the room only once
+    // the question is stored and announced there.
+    let started = Instant::now();
+    let mut call = Box::pin(client.stream(&request));
+    let mut told = Box::pin(stored_as_new(pending));
+    let mut answered = None;
+    let fresh = loop {
+        tokio::select! {
+            biased;
+            fresh = &mut told => break fresh,
+            result = &mut call, if answered.is_none() => answered = Some(result),
+        }
+    };
+    if !fresh {
+        // Dropping the call aborts the request.
+        debug!(shared.log, "question not stored as new; not answered"; "bot" => &bot, "question" => %question.id);
+        return;
+    }
     // `send`, not `do_send`: the room's mailbox is bounded, so a busy room
     // holds the bot back instead of queueing every token without limit.
     let _ = room
@@ -134,11 +198,14 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         })
         .await;
 
-    let started = Instant::now();
     let mut first_token_ms: Option<u128> = None;
     let mut seq = 0u32;
     let mut usage = None;
-    let ending = match client.stream(&request).await {
+    let called = match answered {
+        Some(result) => result,
+        None => call.await,
+    };
+    let ending = match called {
         Err(e) => Ending::Failed(e),
         Ok(mut stream) => loop {
             tokio::select! {

@@ -171,7 +171,7 @@ async fn warn_of_unregistered_admins(shared: &Arc<Shared>) {
         let key = crate::names::user_key(admin);
         let found = shared
             .store
-            .call("find_admin", move |db| db.find_user(&key))
+            .read("find_admin", move |db| db.find_user(&key))
             .await;
         if matches!(found, Ok(None)) {
             warn!(shared.log, "a configured admin has no account: whoever registers the name first is an admin";

@@ -109,7 +109,7 @@ impl Engine {
         let questions = self
             .shared()
             .store
-            .call("orphans", move |db| {
+            .read("orphans", move |db| {
                 let mut orphans = Vec::new();
                 for question in db.messages_from_origin(&origin, after, MOST)? {
                     if question.reply_to.is_some() {
@@ -154,7 +154,7 @@ impl Engine {
         let mut events = self
             .shared()
             .store
-            .call("events_since", move |db| db.events_since(after, fetch))
+            .read("events_since", move |db| db.events_since(after, fetch))
             .await?;
         let more = events.len() > limit as usize;
         events.truncate(limit as usize);
@@ -165,7 +165,7 @@ impl Engine {
     pub async fn newest_event_id(&self) -> ChatResult<Option<EventId>> {
         self.shared()
             .store
-            .call("newest_event_id", |db| db.newest_event_id())
+            .read("newest_event_id", |db| db.newest_event_id())
             .await
     }
 

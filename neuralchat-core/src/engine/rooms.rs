@@ -2,7 +2,7 @@
 //! conversation), joining, leaving, talking, reading history, listing.
 
 use super::Engine;
-use crate::bots::{addressed_to, Ask};
+use crate::bots::{addressed_to, Ask, Asking, Bot};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventId};
 use crate::hub::{Creation, OpenRoom};
@@ -45,16 +45,15 @@ pub(crate) struct QueuedSay {
     user: String,
     /// The room's canonical name.
     room: String,
-    /// The room.
-    addr: Addr<Room>,
     /// The text, kept only when `log.bodies` is on.
     text: Option<String>,
     /// The text's size in bytes, for the audit record.
     size: usize,
-    /// An action (`/me`): never addressed to a bot.
-    action: bool,
     /// Where the room answers.
     outcome: oneshot::Receiver<ChatResult<Applied>>,
+    /// Tells the bot the message addresses that its sender has the answer
+    /// (fire it after writing the `ack`; dropped, it tells the same).
+    pub(crate) acked: Option<oneshot::Sender<()>>,
 }
 
 impl Engine {
@@ -71,7 +70,7 @@ impl Engine {
         let key = user_key(bare);
         self.shared()
             .store
-            .call("find_user", move |db| db.find_user(&key))
+            .read("find_user", move |db| db.find_user(&key))
             .await?
             .map(|u| u.username)
             .ok_or_else(|| {
@@ -262,7 +261,7 @@ impl Engine {
         let page = self
             .shared()
             .store
-            .call("history", move |db| {
+            .read("history", move |db| {
                 db.join_history(&room_name, since, latest, resume)
             })
             .await?;
@@ -315,7 +314,7 @@ impl Engine {
         }
         self.shared()
             .store
-            .call("mentions", move |db| {
+            .read("resolve_mentions", move |db| {
                 let mut names = Vec::new();
                 for key in keys {
                     if let Some(user) = db.find_user(&key)? {
@@ -381,44 +380,48 @@ impl Engine {
             mentions,
         };
         let (answer, outcome) = oneshot::channel();
+        // The bot it addresses is told as soon as the room accepts it, and
+        // starts while the message is being stored (`room::says`).
+        let (bot, acked) = match (action, self.addressed_bot(text)) {
+            (false, Some(bot)) => {
+                let (acked, heard) = oneshot::channel();
+                (Some(Asking { bot, acked: heard }), Some(acked))
+            }
+            _ => (None, None),
+        };
         addr.do_send(Queued {
             apply: Apply {
                 actor: user.to_owned(),
                 change,
             },
             answer,
+            bot,
         });
         Ok(QueuedSay {
             user: user.to_owned(),
             room: name,
-            addr,
             text: self.config().log_bodies.then(|| text.to_owned()),
             size: text.len(),
-            action,
             outcome,
+            acked,
         })
     }
 
     /// The second half of [`Engine::say`]: waits until the room has stored
-    /// and announced the message, hands it to the bot it addresses, and
-    /// audits it.
+    /// and announced the message, and audits it.
     pub(crate) async fn finish_say(&self, queued: QueuedSay) -> ChatResult<Event> {
         let QueuedSay {
             user,
             room,
-            addr,
             text,
             size,
-            action,
             outcome,
+            acked: _,
         } = queued;
         let applied = crate::room::outcome(outcome).await?;
         let event = applied.event.ok_or_else(ChatError::internal)?;
         if applied.fresh {
             crate::metrics::Metrics::bump(&self.shared().metrics.messages_in);
-        }
-        if applied.fresh && !action {
-            self.ask_bots(&addr, &event);
         }
         if let Some(text) = text {
             info!(self.audit(), "message"; "action" => "message", "user" => &user, "room" => &room,
@@ -430,20 +433,25 @@ impl Engine {
         Ok(event)
     }
 
-    /// Hands a message to the bot it addresses, if any.
-    pub(crate) fn ask_bots(&self, room: &Addr<Room>, event: &Event) {
-        let Some(addressed) = addressed_to(&event.text, self.bot_names()) else {
-            return;
-        };
+    /// The bot a message's text addresses, if any.
+    pub(crate) fn addressed_bot(&self, text: &str) -> Option<Addr<Bot>> {
+        let addressed = addressed_to(text, self.bot_names())?;
         // `bot_names` is in the same order as `bots`.
         let index = self
             .bot_names()
             .iter()
-            .position(|n| std::ptr::eq(n, addressed.bot));
-        if let Some(bot) = index.and_then(|i| self.bots().get(i)) {
-            bot.addr.do_send(Ask {
+            .position(|n| std::ptr::eq(n, addressed.bot))?;
+        self.bots().get(index).map(|bot| bot.addr.clone())
+    }
+
+    /// Hands a stored message to the bot it addresses, if any.
+    pub(crate) fn ask_bots(&self, room: &Addr<Room>, event: &Event) {
+        if let Some(bot) = self.addressed_bot(&event.text) {
+            bot.do_send(Ask {
                 room: room.clone(),
                 event: event.clone(),
+                context: None,
+                pending: None,
             });
         }
     }
@@ -492,7 +500,7 @@ impl Engine {
         let page = self
             .shared()
             .store
-            .call("history", move |db| db.history(&name, before, limit))
+            .read("history", move |db| db.history(&name, before, limit))
             .await?;
         debug!(self.audit(), "history read"; "action" => "history", "user" => user, "room" => &room,
             "events" => page.events.len());
@@ -528,7 +536,7 @@ impl Engine {
         let (records, more) = self
             .shared()
             .store
-            .call("rooms", move |db| {
+            .read("rooms", move |db| {
                 let mine: HashSet<String> = db.member_rooms(&member)?.into_iter().collect();
                 let banned: HashSet<String> = db.banned_rooms(&member)?.into_iter().collect();
                 // Paging compares names byte by byte, whatever the database's collation.

@@ -8,6 +8,7 @@
 use super::commit::{Applied, Check};
 use super::says::PendingSay;
 use super::{is_direct, Room};
+use crate::bots::{Ask, Asking, Pending};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::event::{Event, EventKind};
 use crate::permissions::Role;
@@ -272,13 +273,16 @@ pub(crate) struct Queued {
     pub apply: Apply,
     /// Where its outcome goes.
     pub answer: oneshot::Sender<ChatResult<Applied>>,
+    /// The bot a message addresses: asked once the room accepts the
+    /// message, before it is stored.
+    pub bot: Option<Asking>,
 }
 
 impl Handler<Queued> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Queued, ctx: &mut Context<Self>) {
-        self.take(msg.apply, msg.answer, ctx);
+        self.take(msg.apply, msg.answer, msg.bot, ctx);
     }
 }
 
@@ -287,7 +291,7 @@ impl Handler<Apply> for Room {
 
     fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) -> Self::Result {
         let (answer, answered) = oneshot::channel();
-        self.take(msg, answer, ctx);
+        self.take(msg, answer, None, ctx);
         Box::pin(outcome(answered))
     }
 }
@@ -304,10 +308,15 @@ pub(crate) async fn outcome(
 
 impl Room {
     /// Checks a change and sets it on its way; its outcome goes to `answer`.
+    /// A message addressed to a bot is handed to it at once, with word of
+    /// whether it was stored to follow: the bot takes its context from the
+    /// room's memory and calls its model while the message is stored, and
+    /// speaks only once the message has been announced and acknowledged.
     fn take(
         &mut self,
         msg: Apply,
         answer: oneshot::Sender<ChatResult<Applied>>,
+        bot: Option<Asking>,
         ctx: &mut Context<Self>,
     ) {
         self.active = std::time::Instant::now();
@@ -328,10 +337,24 @@ impl Room {
         };
         if matches!(msg.change, Change::Say { .. }) {
             // Stored with the other messages waiting (`says.rs`).
+            let stored = bot.map(|Asking { bot, acked }| {
+                let (stored, told) = oneshot::channel();
+                bot.do_send(Ask {
+                    room: ctx.address(),
+                    context: Some(self.memory.context_for(&event)),
+                    event: event.clone(),
+                    pending: Some(Pending {
+                        stored: told,
+                        acked,
+                    }),
+                });
+                stored
+            });
             let say = PendingSay {
                 event,
                 readers,
                 answer,
+                stored,
             };
             self.queue_say(say, ctx);
         } else {

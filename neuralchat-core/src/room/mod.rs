@@ -5,6 +5,7 @@
 
 mod apply;
 mod commit;
+mod memory;
 mod reduce;
 mod reply;
 mod says;
@@ -53,6 +54,9 @@ pub(crate) struct RoomState {
     pub members: Vec<(String, String)>,
     /// Banned users.
     pub bans: Vec<String>,
+    /// The latest messages since the bots' context start, oldest first
+    /// (as many as the bots read).
+    pub recent: Vec<Event>,
 }
 
 /// One chat room.
@@ -69,6 +73,8 @@ pub(crate) struct Room {
     present: HashMap<SessionId, Presence>,
     /// Bot replies being streamed, as said so far.
     replying: HashMap<EventId, Streaming>,
+    /// The latest messages, for the bots' context.
+    memory: memory::Memory,
     /// Checked messages waiting to be stored together (`says.rs`).
     says: Vec<says::PendingSay>,
     /// A `FlushSays` is on its way to store them.
@@ -98,7 +104,13 @@ pub(crate) fn is_direct(name: &str) -> bool {
 impl Room {
     /// A room loaded from the store.
     pub fn new(state: RoomState, hub: Addr<Hub>, shared: Arc<Shared>) -> Self {
+        let memory = memory::Memory::new(
+            shared.config.bot_context_capacity(),
+            state.settings.context_from,
+            state.recent,
+        );
         Self {
+            memory,
             name: state.name,
             settings: state.settings,
             members: state
@@ -295,7 +307,7 @@ impl Handler<Enter> for Room {
         let (latest, resume, since) = (history.join_events, history.page_max, msg.since);
         let load = async move {
             store
-                .call("history", move |db| {
+                .read("history", move |db| {
                     db.join_history(&room, since, latest, resume)
                 })
                 .await

@@ -12,6 +12,7 @@ impl Room {
     /// context start in line with a stored event. Kinds that change no
     /// state (messages, invitations, unknown kinds) do nothing.
     pub(super) fn reduce(&mut self, event: &Event) {
+        self.memory.note(event);
         let target = event.target.as_deref().unwrap_or_default();
         match &event.kind {
             EventKind::Join => {

@@ -172,7 +172,10 @@ impl Handler<ReplyFinish> for Room {
                 // left hanging on their screens.
                 let mut event = msg.event;
                 match &saved {
-                    Ok(Appended::Stored) => room.shared.committed(&event),
+                    Ok(Appended::Stored) => {
+                        room.shared.committed(&event);
+                        room.memory.note(&event);
+                    }
                     Ok(_) => {}
                     Err(_) => event.stopped = true,
                 }

@@ -26,6 +26,9 @@ pub(super) struct PendingSay {
     pub readers: Vec<String>,
     /// Where its sender waits for the outcome.
     pub answer: oneshot::Sender<ChatResult<Applied>>,
+    /// Where the bot it addresses waits to hear whether it was stored as
+    /// a new message (and so is to be answered).
+    pub stored: Option<oneshot::Sender<bool>>,
 }
 
 /// Stores the room's waiting messages (sent by the room to itself once
@@ -112,6 +115,12 @@ impl Room {
             for (say, outcome) in says.into_iter().zip(outcomes) {
                 let (result, delivery) = room.settle(say.event, outcome);
                 deliveries.extend(delivery);
+                if let Some(stored) = say.stored {
+                    // The bot's reply reaches this room only after this
+                    // batch is done (the room waits on it), so it always
+                    // follows the question.
+                    let _ = stored.send(result.as_ref().is_ok_and(|a| a.fresh));
+                }
                 answers.push((say.answer, result));
             }
             room.deliver_then(deliveries, answers).map(|answers, _, _| {

@@ -14,7 +14,12 @@ use std::time::{Duration, Instant};
 type Work<T> = Box<dyn FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send>;
 
 /// One unit of database work.
-struct Job<T>(Work<T>);
+struct Job<T> {
+    /// The work.
+    work: Work<T>,
+    /// It only reads ([`Db::read`]), so it never waits for a writer.
+    read_only: bool,
+}
 
 impl<T: Send + 'static> Message for Job<T> {
     type Result = Result<T, StoreError>;
@@ -34,7 +39,11 @@ impl<T: Send + 'static> Handler<Job<T>> for StoreWorker {
     type Result = Result<T, StoreError>;
 
     fn handle(&mut self, job: Job<T>, _: &mut SyncContext<Self>) -> Self::Result {
-        self.db.run(job.0)
+        if job.read_only {
+            self.db.read(job.work)
+        } else {
+            self.db.run(job.work)
+        }
     }
 }
 
@@ -118,9 +127,31 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run(what, job, false).await
+    }
+
+    /// Like [`Store::call`], for a `job` that only reads: it sees one
+    /// snapshot and never waits for the rooms' writes to commit.
+    pub async fn read<T, F>(&self, what: &'static str, job: F) -> ChatResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(what, job, true).await
+    }
+
+    async fn run<T, F>(&self, what: &'static str, job: F, read_only: bool) -> ChatResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let _in_flight = InFlight::count(&self.in_flight);
         let started = Instant::now();
-        let answer = self.workers.send(Job(Box::new(job))).await;
+        let job = Job {
+            work: Box::new(job),
+            read_only,
+        };
+        let answer = self.workers.send(job).await;
         self.account(what, started, answer)
     }
 

@@ -240,6 +240,26 @@ impl Db {
             Db::Postgres(pool) => pool.get()?.transaction(|c| work(&mut Conn::Postgres(c))),
         }
     }
+
+    /// Runs `work`, which only reads, on one pooled connection inside one
+    /// transaction that sees one snapshot. On SQLite it is a deferred
+    /// transaction: in WAL mode a reader never waits for the writer (an
+    /// immediate one would, and SQLite's busy handler first sleeps a whole
+    /// millisecond). Writing in it could fail at once on a busy database
+    /// instead of waiting: writes go through [`Db::run`].
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Db::Sqlite(pool) => pool.get()?.transaction(|c| work(&mut Conn::Sqlite(c))),
+            Db::Postgres(pool) => pool
+                .get()?
+                .build_transaction()
+                .read_only()
+                .run(|c| work(&mut Conn::Postgres(c))),
+        }
+    }
 }
 
 impl Conn<'_> {
@@ -955,7 +975,20 @@ impl Conn<'_> {
         after: Option<EventId>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
+        self.events_between(room, after, None, limit)
+    }
+
+    /// The latest `limit` events of a room after `after` and before
+    /// `before` (both exclusive, either open), oldest first.
+    pub fn events_between(
+        &mut self,
+        room: &str,
+        after: Option<EventId>,
+        before: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
         let after = after.map(|id| id.to_string());
+        let before = before.map(|id| id.to_string());
         let rows: Vec<EventRow> = with_conn!(self, conn => {
             let mut query = events::table
                 .filter(events::room.eq(room))
@@ -965,6 +998,9 @@ impl Conn<'_> {
                 .into_boxed();
             if let Some(after) = &after {
                 query = query.filter(events::id.gt(after.clone()));
+            }
+            if let Some(before) = &before {
+                query = query.filter(events::id.lt(before.clone()));
             }
             query.load(conn)?
         });
