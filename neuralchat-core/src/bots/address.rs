@@ -117,6 +117,11 @@ pub struct Addressed<'a> {
 /// ```
 pub fn addressed_to<'a>(text: &str, bots: &'a [BotNames]) -> Option<Addressed<'a>> {
     let text = text.trim();
+    // Every form needs a name: most messages name no bot, and are told
+    // so by one pass over the text.
+    if !names_any(text, bots) {
+        return None;
+    }
     leading(text, bots)
         .or_else(|| mention(text, bots))
         .or_else(|| forms::after_greeting(text, bots))
@@ -201,6 +206,15 @@ fn match_prefix(text: &str, name: &[char]) -> Option<usize> {
         }
     }
     (matched == name.len()).then_some(text.len())
+}
+
+/// Whether one of the bots' names occurs anywhere in `text` (lower-cased
+/// as names are matched, so wherever a name can match, this finds it).
+fn names_any(text: &str, bots: &[BotNames]) -> bool {
+    let folded = fold(text);
+    bots.iter()
+        .flat_map(|bot| &bot.folded)
+        .any(|name| folded.windows(name.len()).any(|w| w == name.as_slice()))
 }
 
 /// Lower-cases a name char by char.
