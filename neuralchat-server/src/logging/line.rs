@@ -94,11 +94,10 @@ impl Serializer for Fields {
     }
 }
 
-/// The time of a line: RFC 3339, UTC, milliseconds.
+/// The time of a line: RFC 3339, UTC, milliseconds (written directly, not
+/// through a format string parsed for every line).
 fn timestamp() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Characters that are written escaped: they could break a line, hide
@@ -238,6 +237,25 @@ mod tests {
         log(&logger);
         let bytes = capture.lines.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn lines_start_with_a_utc_time_to_the_millisecond() {
+        let stamp = timestamp();
+        let parsed = chrono::DateTime::parse_from_rfc3339(&stamp).unwrap();
+        assert_eq!(stamp.len(), "2026-11-26T03:20:00.123Z".len(), "{stamp}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+            "{stamp}"
+        );
+        assert_eq!(parsed.offset().local_minus_utc(), 0);
+        let line = logged(false, |log| slog::info!(log, "hello"));
+        let first = line.split(' ').next().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(first).is_ok(),
+            "{line}"
+        );
+        assert_eq!(first.len(), stamp.len(), "{line}");
     }
 
     const FORGED: &str = "evil\n2026-11-25T00:00:00 INFO login ok action=login_ok user=rootadmin";
