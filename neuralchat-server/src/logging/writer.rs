@@ -1,7 +1,7 @@
 //! The log writer thread: it takes formatted lines from a bounded channel
-//! and writes everything queued with one `write` before it waits again, so
-//! a burst of records costs a few system calls, not one (or fifty) per
-//! record.
+//! and writes everything queued with one `write`, then rests a moment
+//! while more gather, so a stream of records costs a few system calls, not
+//! one (or fifty) per record, on the writer's side or the loggers'.
 
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -12,6 +12,12 @@ use std::time::Duration;
 const QUEUE_LINES: usize = 65_536;
 /// The buffer a batch is gathered in before it is written.
 const BATCH_BYTES: usize = 256 * 1024;
+/// How long the writer rests after each write, letting lines gather: a
+/// thread that logs while the writer rests does not have to wake it (a
+/// system call per line when the writer waits on the queue), and a line
+/// waits at most this long.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// How long a guard waits at exit for the queue to be written.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
 
@@ -90,6 +96,7 @@ fn write_batches<W: Write>(lines: Receiver<Message>, mut out: W) {
         for done in waiting.drain(..) {
             let _ = done.try_send(());
         }
+        std::thread::sleep(GATHER);
     }
 }
 
