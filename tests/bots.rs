@@ -274,6 +274,71 @@ async fn a_bot_prepares_while_the_question_is_stored_but_speaks_after_its_ack() 
         .filter(|e| e["reply_to"] == first.as_str())
         .count();
     assert_eq!(answers, 1, "{history}");
+
+    // Sent back to back: a message, a question (which may be handed to the
+    // bot while that message still waits to be stored), and a question
+    // that waits behind the first one's reply. Each context holds what
+    // came before it, the waiting one the reply before it too.
+    for (text, reference) in [
+        ("here is the log: disk full", "log"),
+        ("Olga, what is wrong?", "q3"),
+        ("Olga, and then?", "q4"),
+    ] {
+        alice
+            .send_json(&json!({"type":"send","ref":reference,"room":"general","text":text}))
+            .await
+            .unwrap();
+    }
+    // Acks come in the order sent: q3's is among the frames before q4's.
+    let frames = alice
+        .collect_until(|f| f["type"] == "ack" && f["ref"] == "q4")
+        .await
+        .unwrap();
+    let q3 = frames
+        .iter()
+        .find(|f| f["type"] == "ack" && f["ref"] == "q3")
+        .map(|f| f["id"].clone())
+        .unwrap_or_else(|| panic!("no ack for q3 among {frames:?}"));
+    let q4 = frames.last().unwrap()["id"].clone();
+    let (_, third_reply) = reply_to(&mut alice, q4.as_str().unwrap()).await;
+    assert_eq!(third_reply["reply_to"], q4);
+    let bodies = setup.proxy.request_bodies();
+    let contents_of = |question: &str| -> Vec<String> {
+        let body = bodies
+            .iter()
+            .rev()
+            .find(|b| b["messages"].as_array().unwrap().last().unwrap()["content"] == question)
+            .unwrap_or_else(|| panic!("no request for {question:?}"));
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let third = contents_of("alice: Olga, what is wrong?");
+    assert!(
+        third.contains(&"alice: here is the log: disk full".to_owned()),
+        "{third:?}"
+    );
+    let fourth = contents_of("alice: Olga, and then?");
+    let history = alice
+        .request(json!({"type":"history","room":"general","limit":50}))
+        .await
+        .unwrap();
+    let reply_to_q3 = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reply_to"] == q3)
+        .unwrap_or_else(|| panic!("no reply to q3 in {history}"))["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        fourth.contains(&reply_to_q3),
+        "{fourth:?} lacks {reply_to_q3:?}"
+    );
 }
 
 #[tokio::test]

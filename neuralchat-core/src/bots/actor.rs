@@ -183,10 +183,14 @@ impl Handler<Ask> for Bot {
             return;
         }
         let room = msg.event.room.clone();
+        // A question that waits behind another is answered after that
+        // reply (and perhaps a `/clear`): it reads its context from the
+        // store when its turn comes, not from the room's memory of now.
+        let waits = line.running.is_some() || !line.waiting.is_empty();
         line.waiting.push_back(Question {
             room: msg.room,
             event: msg.event,
-            context: msg.context,
+            context: if waits { None } else { msg.context },
             pending: msg.pending,
         });
         self.pump(&room, ctx);

@@ -40,19 +40,53 @@ pub(crate) struct Job {
 pub(crate) struct Pending {
     /// Whether it was stored as a new message: sent once its room has
     /// stored and announced it (a room that stopped first: not stored).
-    pub stored: oneshot::Receiver<bool>,
+    stored: oneshot::Receiver<bool>,
     /// Fires (or is dropped) once its sender has its `ack`.
-    pub acked: oneshot::Receiver<()>,
+    acked: oneshot::Receiver<()>,
+    /// What `stored` said, when it was read before it was awaited.
+    known: Option<bool>,
+}
+
+impl Pending {
+    /// Waits for the two signals.
+    pub fn new(stored: oneshot::Receiver<bool>, acked: oneshot::Receiver<()>) -> Self {
+        Self {
+            stored,
+            acked,
+            known: None,
+        }
+    }
+
+    /// Whether it is known already that the question was not stored as a
+    /// new message (a retry, a failed write): then nothing is prepared.
+    fn known_not_new(&mut self) -> bool {
+        if self.known.is_none() {
+            self.known = match self.stored.try_recv() {
+                Ok(fresh) => Some(fresh),
+                Err(oneshot::error::TryRecvError::Closed) => Some(false),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+            };
+        }
+        self.known == Some(false)
+    }
 }
 
 /// Whether a question is to be answered: it was stored as a new message.
 /// Returns once it is announced and its sender acknowledged, so that
 /// whatever the bot says comes after both.
 pub(crate) async fn stored_as_new(pending: Option<Pending>) -> bool {
-    let Some(Pending { stored, acked }) = pending else {
+    let Some(Pending {
+        stored,
+        acked,
+        known,
+    }) = pending
+    else {
         return true;
     };
-    let fresh = stored.await.unwrap_or(false);
+    let fresh = match known {
+        Some(fresh) => fresh,
+        None => stored.await.unwrap_or(false),
+    };
     if fresh {
         // A sender that left drops it: nothing to wait for then.
         let _ = acked.await;
@@ -105,6 +139,10 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         mut pending,
     } = job;
     let bot = config.name.clone();
+    if pending.as_mut().is_some_and(Pending::known_not_new) {
+        debug!(shared.log, "question not stored as new; not answered"; "bot" => &bot, "question" => %question.id);
+        return;
+    }
     let asker = question.author.clone();
     let day = today();
 
@@ -138,19 +176,28 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
             events
         }
         None => {
-            let (room_name, limit, before) = (
+            // The latest messages stored now, the question (if stored)
+            // moved to the end: a reply to an earlier question that was
+            // answered while this one waited has a later id than it.
+            let (room_name, keep, asked) = (
                 question.room.clone(),
-                config.context_messages.saturating_sub(1),
+                config.context_messages.saturating_sub(1) as usize,
                 question.id,
             );
             let mut events = shared
                 .store
                 .read("bot_context", move |db| {
                     let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
-                    db.events_between(&room_name, from, Some(before), limit)
+                    db.events_after(
+                        &room_name,
+                        from,
+                        u32::try_from(keep + 1).unwrap_or(u32::MAX),
+                    )
                 })
                 .await
                 .unwrap_or_default();
+            events.retain(|e| e.id != asked);
+            events.drain(..events.len().saturating_sub(keep));
             events.push(question.clone());
             events
         }

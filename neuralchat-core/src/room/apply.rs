@@ -341,12 +341,12 @@ impl Room {
                 let (stored, told) = oneshot::channel();
                 bot.do_send(Ask {
                     room: ctx.address(),
-                    context: Some(self.memory.context_for(&event)),
+                    context: Some(
+                        self.memory
+                            .context_for(&event, self.says.iter().map(|s| &s.event)),
+                    ),
                     event: event.clone(),
-                    pending: Some(Pending {
-                        stored: told,
-                        acked,
-                    }),
+                    pending: Some(Pending::new(told, acked)),
                 });
                 stored
             });

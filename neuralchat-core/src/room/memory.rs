@@ -21,7 +21,7 @@ impl Memory {
     /// stored messages after `from`, oldest first).
     pub fn new(capacity: usize, from: Option<EventId>, loaded: Vec<Event>) -> Self {
         let mut memory = Self {
-            events: VecDeque::with_capacity(capacity),
+            events: VecDeque::new(),
             capacity,
             from,
         };
@@ -37,8 +37,9 @@ impl Memory {
     pub fn note(&mut self, event: &Event) {
         match event.kind {
             EventKind::ContextCleared => {
-                self.from = Some(event.id);
-                self.events.clear();
+                // One relayed late does not forget what came after it.
+                self.from = self.from.max(Some(event.id));
+                self.events.retain(|e| e.id > event.id);
             }
             EventKind::HistoryCleared => self.events.retain(|e| e.id >= event.id),
             _ if !event.kind.is_speech() || self.capacity == 0 => {}
@@ -57,10 +58,21 @@ impl Memory {
     }
 
     /// A bot's context for `question`: the remembered messages before it,
-    /// then the question.
-    pub fn context_for(&self, question: &Event) -> Vec<Event> {
+    /// then those of `waiting` (messages accepted but not yet stored, in
+    /// order) before it, then the question.
+    pub fn context_for<'a>(
+        &self,
+        question: &Event,
+        waiting: impl IntoIterator<Item = &'a Event>,
+    ) -> Vec<Event> {
         let before = self.events.partition_point(|e| e.id < question.id);
         let mut context: Vec<Event> = self.events.range(..before).cloned().collect();
+        context.extend(
+            waiting
+                .into_iter()
+                .filter(|e| e.id < question.id && e.kind.is_speech())
+                .cloned(),
+        );
         context.push(question.clone());
         context
     }
@@ -72,22 +84,7 @@ mod tests {
     use crate::event::EventIdGen;
 
     fn event(ids: &EventIdGen, kind: EventKind, text: &str) -> Event {
-        let id = ids.next();
-        Event {
-            id,
-            room: "r".into(),
-            kind,
-            author: "alice".into(),
-            origin: "n".into(),
-            ts: id.millis(),
-            text: text.into(),
-            client_id: None,
-            target: None,
-            mentions: Vec::new(),
-            reply_to: None,
-            stopped: false,
-            failed: false,
-        }
+        Event::sample(ids.next(), kind, "alice", text)
     }
 
     fn texts(events: &[Event]) -> Vec<&str> {
@@ -106,11 +103,17 @@ mod tests {
         // Relayed late: older than the last one remembered.
         memory.note(&b);
         memory.note(&b);
-        assert_eq!(texts(&memory.context_for(&question)), ["a", "b", "c", "q"]);
+        assert_eq!(
+            texts(&memory.context_for(&question, [])),
+            ["a", "b", "c", "q"]
+        );
         memory.note(&d);
-        assert_eq!(texts(&memory.context_for(&question)), ["b", "c", "d", "q"]);
+        assert_eq!(
+            texts(&memory.context_for(&question, [])),
+            ["b", "c", "d", "q"]
+        );
         // Only what came before the question.
-        assert_eq!(texts(&memory.context_for(&c)), ["b", "c"]);
+        assert_eq!(texts(&memory.context_for(&c, [])), ["b", "c"]);
     }
 
     #[test]
@@ -126,12 +129,36 @@ mod tests {
         let mut memory = Memory::new(10, None, vec![a.clone(), b]);
         memory.note(&history);
         memory.note(&c);
-        assert_eq!(texts(&memory.context_for(&question)), ["c", "q"]);
+        assert_eq!(texts(&memory.context_for(&question, [])), ["c", "q"]);
         memory.note(&context);
         // A message from before the context start, relayed late.
         memory.note(&a);
         memory.note(&d);
-        assert_eq!(texts(&memory.context_for(&question)), ["d", "q"]);
+        assert_eq!(texts(&memory.context_for(&question, [])), ["d", "q"]);
+    }
+
+    #[test]
+    fn a_clear_relayed_late_keeps_what_came_after_it() {
+        let ids = EventIdGen::new();
+        let a = event(&ids, EventKind::Message, "a");
+        let clear = event(&ids, EventKind::ContextCleared, "");
+        let b = event(&ids, EventKind::Message, "b");
+        let question = event(&ids, EventKind::Message, "q");
+        let mut memory = Memory::new(10, None, vec![a, b]);
+        memory.note(&clear);
+        assert_eq!(texts(&memory.context_for(&question, [])), ["b", "q"]);
+    }
+
+    #[test]
+    fn messages_waiting_to_be_stored_come_before_the_question() {
+        let ids = EventIdGen::new();
+        let a = event(&ids, EventKind::Message, "a");
+        let waiting = event(&ids, EventKind::Message, "the log");
+        let question = event(&ids, EventKind::Message, "q");
+        let later = event(&ids, EventKind::Message, "later");
+        let memory = Memory::new(10, None, vec![a]);
+        let context = memory.context_for(&question, [&waiting, &later]);
+        assert_eq!(texts(&context), ["a", "the log", "q"]);
     }
 
     #[test]
@@ -141,6 +168,6 @@ mod tests {
         let question = event(&ids, EventKind::Message, "q");
         let mut memory = Memory::new(0, None, Vec::new());
         memory.note(&a);
-        assert_eq!(texts(&memory.context_for(&question)), ["q"]);
+        assert_eq!(texts(&memory.context_for(&question, [])), ["q"]);
     }
 }

@@ -257,6 +257,7 @@ impl Db {
                 .get()?
                 .build_transaction()
                 .read_only()
+                .repeatable_read()
                 .run(|c| work(&mut Conn::Postgres(c))),
         }
     }
@@ -975,20 +976,7 @@ impl Conn<'_> {
         after: Option<EventId>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
-        self.events_between(room, after, None, limit)
-    }
-
-    /// The latest `limit` events of a room after `after` and before
-    /// `before` (both exclusive, either open), oldest first.
-    pub fn events_between(
-        &mut self,
-        room: &str,
-        after: Option<EventId>,
-        before: Option<EventId>,
-        limit: u32,
-    ) -> Result<Vec<Event>, StoreError> {
         let after = after.map(|id| id.to_string());
-        let before = before.map(|id| id.to_string());
         let rows: Vec<EventRow> = with_conn!(self, conn => {
             let mut query = events::table
                 .filter(events::room.eq(room))
@@ -998,9 +986,6 @@ impl Conn<'_> {
                 .into_boxed();
             if let Some(after) = &after {
                 query = query.filter(events::id.gt(after.clone()));
-            }
-            if let Some(before) = &before {
-                query = query.filter(events::id.lt(before.clone()));
             }
             query.load(conn)?
         });

@@ -77,6 +77,7 @@ fn write_batches<W: Write>(lines: Receiver<Message>, mut out: W) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let mut next = Some(first);
+        let mut emptied = false;
         // ...then take whatever else is already queued, without blocking.
         while let Some(message) = next {
             match message {
@@ -87,16 +88,21 @@ fn write_batches<W: Write>(lines: Receiver<Message>, mut out: W) {
                 break;
             }
             next = lines.try_recv().ok();
+            emptied = next.is_none();
         }
         if out.write_all(&batch).and_then(|()| out.flush()).is_err() {
             // The output is gone (a closed pipe); logging cannot go on.
             return;
         }
         batch.clear();
+        let flushed = !waiting.is_empty();
         for done in waiting.drain(..) {
             let _ = done.try_send(());
         }
-        std::thread::sleep(GATHER);
+        // A backlog (a batch cut at its size) is written without a rest.
+        if emptied && !flushed {
+            std::thread::sleep(GATHER);
+        }
     }
 }
 
