@@ -34,7 +34,7 @@
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use neuralchat_testkit::bin::{target_dir, workspace_root};
+use neuralchat_testkit::bin::{env_usize, target_dir, workspace_root};
 use neuralchat_testkit::llama::llama_paths;
 use neuralchat_testkit::process::cpu_secs;
 use neuralchat_testkit::{LlamaServer, ServerOptions, ServerProcess};
@@ -70,13 +70,6 @@ const BUSY_WARMUP: usize = 20;
 const SETUP_PARALLEL: usize = 16;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     if std::env::var_os(BARE_ENV).is_some() {

@@ -19,7 +19,7 @@
 //! refused (`rate_limited`: the hashing queue is full) during the storm.
 //! What it leaves out: registrations (they hash too, and share the queue).
 
-use neuralchat_testkit::bin::bench_server;
+use neuralchat_testkit::bin::{bench_server, env_usize};
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,13 +27,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "storm-password";
-
-fn env_usize(key: &str, default: usize) -> usize {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {

@@ -9,7 +9,7 @@
 //! The server logs at its default level into a file. What it leaves out:
 //! sessions that joined rooms, and any peer (no bare WebSocket server here).
 
-use neuralchat_testkit::bin::bench_server;
+use neuralchat_testkit::bin::{bench_server, env_usize};
 use neuralchat_testkit::process::rss_bytes;
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
@@ -22,10 +22,7 @@ fn main() {
     }
     let server = bench_server().unwrap_or_else(|e| panic!("{e}"));
     println!("server binary: {}", server.display());
-    let count: usize = std::env::var("SESSIONS_COUNT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5_000);
+    let count = env_usize("SESSIONS_COUNT", 5_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -27,7 +27,7 @@
 //! database for each) instead of SQLite files. What it leaves out: mesh
 //! relaying.
 
-use neuralchat_testkit::bin::bench_server;
+use neuralchat_testkit::bin::{bench_server, env_usize};
 use neuralchat_testkit::process::cpu_secs;
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
@@ -44,10 +44,7 @@ fn main() {
         return;
     }
     let server = bench_server().unwrap_or_else(|e| panic!("{e}"));
-    let secs = std::env::var("THROUGHPUT_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5u64);
+    let secs = env_usize("THROUGHPUT_SECS", 5) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

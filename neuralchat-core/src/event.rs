@@ -289,6 +289,28 @@ pub struct Event {
 }
 
 #[cfg(test)]
+impl Event {
+    /// An event of room `r` made on node `n` at its id's time, for tests.
+    pub(crate) fn sample(id: EventId, kind: EventKind, author: &str, text: &str) -> Self {
+        Self {
+            id,
+            room: "r".into(),
+            kind,
+            author: author.into(),
+            origin: "n".into(),
+            ts: id.millis(),
+            text: text.into(),
+            client_id: None,
+            target: None,
+            mentions: Vec::new(),
+            reply_to: None,
+            stopped: false,
+            failed: false,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -69,6 +69,15 @@ pub fn bench_server() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A bench's setting from the environment: `key` parsed as a number, or
+/// `default` when it is unset or not a number.
+pub fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,22 +66,7 @@ mod tests {
     use crate::event::{EventIdGen, EventKind};
 
     fn ev(ids: &EventIdGen, kind: EventKind, author: &str, text: &str) -> Event {
-        let id = ids.next();
-        Event {
-            id,
-            room: "r".into(),
-            kind,
-            author: author.into(),
-            origin: "n".into(),
-            ts: id.millis(),
-            text: text.into(),
-            client_id: None,
-            target: None,
-            mentions: Vec::new(),
-            reply_to: None,
-            stopped: false,
-            failed: false,
-        }
+        Event::sample(ids.next(), kind, author, text)
     }
 
     #[test]
