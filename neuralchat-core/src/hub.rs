@@ -196,7 +196,7 @@ impl Handler<OpenRoom> for Hub {
                     };
                     let recent = match context_capacity {
                         0 => Vec::new(),
-                        n => db.events_after(&room, settings.context_from, n)?,
+                        n => db.messages_after(&room, settings.context_from, n)?,
                     };
                     Ok(Ok(RoomState {
                         members: db.members(&room)?,

@@ -154,6 +154,18 @@ fn exercise(db: &mut Conn<'_>) {
         db.events_after("general", None, 2).unwrap(),
         all[23..25].to_vec()
     );
+    // What a bot reads: messages only, however many other events follow.
+    let mut join = event(&ids, "general", "carol", "", None);
+    join.kind = EventKind::Join;
+    assert_eq!(db.append_event(&join).unwrap(), Appended::Stored);
+    assert_eq!(
+        db.messages_after("general", Some(all[20].id), 3).unwrap(),
+        all[22..25].to_vec()
+    );
+    assert_eq!(
+        db.events_after("general", None, 1).unwrap(),
+        vec![join.clone()]
+    );
 
     // Event metadata survives the round trip.
     let mut meta = event(&ids, "general", "Alice", "hi @bob", None);
@@ -189,7 +201,7 @@ fn exercise(db: &mut Conn<'_>) {
     let later = event(&ids, "general", "bob", "after", None);
     db.append_event(&cleared).unwrap();
     db.append_event(&later).unwrap();
-    assert_eq!(db.delete_events_before("general", cleared.id).unwrap(), 26);
+    assert_eq!(db.delete_events_before("general", cleared.id).unwrap(), 27);
     assert_eq!(
         db.history("general", None, 10).unwrap().events,
         vec![cleared, later]

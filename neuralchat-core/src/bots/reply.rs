@@ -188,7 +188,7 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
                 .store
                 .read("bot_context", move |db| {
                     let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
-                    db.events_after(
+                    db.messages_after(
                         &room_name,
                         from,
                         u32::try_from(keep + 1).unwrap_or(u32::MAX),

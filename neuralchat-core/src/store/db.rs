@@ -6,7 +6,7 @@ use super::schema::{
     bot_usage, events, mentions, room_bans, room_invites, room_members, rooms, tokens, users,
 };
 use super::StoreError;
-use crate::event::{Event, EventId};
+use crate::event::{Event, EventId, EventKind};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -976,7 +976,29 @@ impl Conn<'_> {
         after: Option<EventId>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
+        self.latest_events(room, after, limit, false)
+    }
+
+    /// The latest `limit` messages (`message` and `action` events: what a
+    /// bot reads) of a room after `after` (exclusive), oldest first.
+    pub fn messages_after(
+        &mut self,
+        room: &str,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.latest_events(room, after, limit, true)
+    }
+
+    fn latest_events(
+        &mut self,
+        room: &str,
+        after: Option<EventId>,
+        limit: u32,
+        speech_only: bool,
+    ) -> Result<Vec<Event>, StoreError> {
         let after = after.map(|id| id.to_string());
+        let speech = [EventKind::Message.as_str(), EventKind::Action.as_str()];
         let rows: Vec<EventRow> = with_conn!(self, conn => {
             let mut query = events::table
                 .filter(events::room.eq(room))
@@ -986,6 +1008,9 @@ impl Conn<'_> {
                 .into_boxed();
             if let Some(after) = &after {
                 query = query.filter(events::id.gt(after.clone()));
+            }
+            if speech_only {
+                query = query.filter(events::kind.eq_any(speech));
             }
             query.load(conn)?
         });
