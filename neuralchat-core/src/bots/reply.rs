@@ -126,6 +126,50 @@ fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
+/// What the bot reads for `question`: the messages before it, then the
+/// question (which may not be stored yet), at most `context_messages` in
+/// all; from the room's memory when the room gave it, or else the store.
+async fn context_events(
+    config: &BotConfig,
+    shared: &Shared,
+    question: &Event,
+    context: Option<Vec<Event>>,
+) -> Vec<Event> {
+    match context {
+        Some(mut events) => {
+            let keep = config.context_messages.max(1) as usize;
+            events.drain(..events.len().saturating_sub(keep));
+            events
+        }
+        None => {
+            // The latest messages stored now, the question (if stored)
+            // moved to the end: a reply to an earlier question that was
+            // answered while this one waited has a later id than it.
+            let (room_name, keep, asked) = (
+                question.room.clone(),
+                config.context_messages.saturating_sub(1) as usize,
+                question.id,
+            );
+            let mut events = shared
+                .store
+                .read("bot_context", move |db| {
+                    let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
+                    db.messages_after(
+                        &room_name,
+                        from,
+                        u32::try_from(keep + 1).unwrap_or(u32::MAX),
+                    )
+                })
+                .await
+                .unwrap_or_default();
+            events.retain(|e| e.id != asked);
+            events.drain(..events.len().saturating_sub(keep));
+            events.push(question.clone());
+            events
+        }
+    }
+}
+
 /// Answers one question; returns when the reply is stored (or refused).
 pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
     let Job {
@@ -167,41 +211,7 @@ pub(crate) async fn run(job: Job, mut stop: oneshot::Receiver<()>) {
         }
     }
 
-    // What came before the question, then the question (which may not be
-    // stored yet): from the room's memory, or else the store.
-    let events = match context {
-        Some(mut events) => {
-            let keep = config.context_messages.max(1) as usize;
-            events.drain(..events.len().saturating_sub(keep));
-            events
-        }
-        None => {
-            // The latest messages stored now, the question (if stored)
-            // moved to the end: a reply to an earlier question that was
-            // answered while this one waited has a later id than it.
-            let (room_name, keep, asked) = (
-                question.room.clone(),
-                config.context_messages.saturating_sub(1) as usize,
-                question.id,
-            );
-            let mut events = shared
-                .store
-                .read("bot_context", move |db| {
-                    let from = db.room_settings(&room_name)?.and_then(|s| s.context_from);
-                    db.messages_after(
-                        &room_name,
-                        from,
-                        u32::try_from(keep + 1).unwrap_or(u32::MAX),
-                    )
-                })
-                .await
-                .unwrap_or_default();
-            events.retain(|e| e.id != asked);
-            events.drain(..events.len().saturating_sub(keep));
-            events.push(question.clone());
-            events
-        }
-    };
+    let events = context_events(&config, &shared, &question, context).await;
     let context = context::build(&config.system_prompt, &bot, &events, config.context_chars);
     let request = CompletionRequest {
         model: config.model.clone(),

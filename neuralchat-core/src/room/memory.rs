@@ -32,8 +32,9 @@ impl Memory {
     }
 
     /// Follows a stored event: a message is remembered (in id order: one
-    /// relayed from another node can be older than the last), `/clear`
-    /// of the context forgets everything, a cleared history what it removed.
+    /// relayed from another node can be older than the last); `/clear` of
+    /// the context forgets every message before it, a cleared history what
+    /// it removed.
     pub fn note(&mut self, event: &Event) {
         match event.kind {
             EventKind::ContextCleared => {
