@@ -177,14 +177,22 @@ async fn bridge(
     // client's TCP connection holds the rest back — but outgoing frames,
     // pings and closes keep flowing.
     let mut handing: Option<Handing> = None;
+    // Made once: a fresh `wait_for` on every turn of the loop would register
+    // and drop a waiter for every frame written.
+    let shutting_down = closing.wait_for(|closing| *closing);
+    tokio::pin!(shutting_down);
     let ending = loop {
         tokio::select! {
+            // Outgoing frames first: when one is waiting, it is written
+            // without polling the other branches (the hot path of a busy
+            // room). The others are polled whenever no frame waits.
+            biased;
             frame = frames.recv() => match frame {
                 Some(frame) => if writer.text(frame).await.is_err() { break Ending::Gone },
                 // The session is gone.
                 None => break Ending::Close(None, CloseCode::Normal, String::new()),
             },
-            _ = closing.wait_for(|closing| *closing) => {
+            _ = &mut shutting_down => {
                 let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
                 break Ending::Close(Some(error), CloseCode::Restart, "shutting_down".into());
             }

@@ -172,16 +172,23 @@ impl Room {
     fn broadcast(&mut self, frame: &ServerFrame) -> bytestring::ByteString {
         let frame = frame.encode();
         let metrics = &self.shared.metrics;
-        self.present.retain(|_, presence| {
-            match presence.outbox.offer(frame.clone()) {
-                Pushed::Queued => Metrics::bump(&metrics.deliveries),
+        // A session closed for another reason stays until its transport
+        // goes (its next offer says `Gone`) or it leaves: checking every
+        // session's close flag on every frame cost more than that.
+        self.present
+            .retain(|_, presence| match presence.outbox.offer(frame.clone()) {
+                Pushed::Queued => {
+                    Metrics::bump(&metrics.deliveries);
+                    true
+                }
                 // Only a full queue is a slow consumer; a client that left
                 // is just gone.
-                Pushed::Full => Metrics::bump(&metrics.slow_consumers),
-                Pushed::Gone => {}
-            }
-            !presence.outbox.is_closed()
-        });
+                Pushed::Full => {
+                    Metrics::bump(&metrics.slow_consumers);
+                    false
+                }
+                Pushed::Gone => false,
+            });
         frame
     }
 
