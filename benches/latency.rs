@@ -32,11 +32,11 @@
 //! after `RUN_DEADLINE`. Run without `--bench` (as `cargo test
 //! --all-targets` does) it only says how to run it.
 
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use neuralchat_testkit::bin::{env_usize, target_dir, workspace_root};
 use neuralchat_testkit::llama::llama_paths;
-use neuralchat_testkit::process::cpu_secs;
+use neuralchat_testkit::process::{self, cpu_secs};
 use neuralchat_testkit::{LlamaServer, ServerOptions, ServerProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -68,6 +68,10 @@ const BUSY_WARMUP: usize = 20;
 /// At most this many busy-room members set up (connect, register, log in,
 /// join) at once.
 const SETUP_PARALLEL: usize = 16;
+
+#[path = "latency/raw_reader.rs"]
+mod raw_reader;
+use raw_reader::RawReaders;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -933,41 +937,6 @@ impl Clock {
     }
 }
 
-/// The message number in a busy-room event frame, `None` for other frames
-/// and `Some(usize::MAX)` for the end marker.
-fn busy_seq(frame: &str) -> Option<usize> {
-    const KEY: &str = "\"text\":\"busy ";
-    let at = frame.find(KEY)? + KEY.len();
-    let rest = &frame[at..];
-    if rest.starts_with("end\"") {
-        return Some(usize::MAX);
-    }
-    rest.get(..6)?.parse().ok()
-}
-
-/// Reads until the end marker (or the deadline); returns (message, when).
-async fn receive(mut stream: SplitStream<Ws>, clock: Arc<Clock>) -> Vec<(u32, u64)> {
-    let mut got = Vec::with_capacity(clock.seen.len());
-    loop {
-        let next = tokio::time::timeout(FRAME_DEADLINE, stream.next()).await;
-        let Ok(Some(Ok(message))) = next else {
-            break;
-        };
-        let Message::Text(text) = message else {
-            continue;
-        };
-        match busy_seq(text.as_str()) {
-            Some(usize::MAX) => break,
-            Some(seq) if seq < clock.seen.len() => {
-                got.push((seq as u32, clock.now_ns()));
-                clock.seen[seq].fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-    }
-    got
-}
-
 struct BusyRun {
     /// CPU time (user + system) of the server process per measured
     /// delivery, µs.
@@ -989,6 +958,8 @@ struct BusyResult {
     members: usize,
     rate: usize,
     messages: usize,
+    /// Where the measured phases ran.
+    pinned: String,
     real: BusyRun,
     bare: BusyRun,
 }
@@ -1003,6 +974,10 @@ impl BusyResult {
             self.rate
         );
         println!("offered: {} deliveries/s", self.rate * (self.members - 1));
+        println!(
+            "measured phase: {} (receivers read raw TCP bytes)",
+            self.pinned
+        );
         println!("| server | send -> each receiver p50 | p99 | send -> every receiver p50 | p99 | max | sending took | delivered/s | missing deliveries |");
         println!("|---|---|---|---|---|---|---|---|---|");
         for (name, r) in [
@@ -1174,7 +1149,8 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     );
 
     // The real server: the sender joins first (and owns the room); every
-    // receiver connects, registers, logs in and joins, then reads.
+    // receiver connects, registers, logs in and joins, then reads (raw).
+    let readers = Arc::new(RawReaders::start());
     let started = Instant::now();
     let url = server.ws_url();
     let sender = real_member(&url, "busy-sender", &["busy"]).await;
@@ -1183,21 +1159,28 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     let gate = Arc::new(Semaphore::new(SETUP_PARALLEL));
     let tasks = (0..receivers)
         .map(|i| {
-            let (url, clock, ready, gate) =
-                (url.clone(), clock.clone(), ready.clone(), gate.clone());
+            let (url, clock, ready, gate, readers) = (
+                url.clone(),
+                clock.clone(),
+                ready.clone(),
+                gate.clone(),
+                readers.clone(),
+            );
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await.expect("semaphore");
                 let ws = real_member(&url, &format!("busy-{i:04}"), &["busy"]).await;
                 drop(permit);
+                let reading = readers.read(raw_tcp(ws), clock);
                 ready.fetch_add(1, Ordering::Relaxed);
-                let (_sink, stream) = ws.split();
-                receive(stream, clock).await
+                reading.await.expect("a reader failed")
             })
         })
         .collect();
     wait_ready(&ready, receivers, "neuralchat-server").await;
     let setup = started.elapsed().as_secs_f64();
+    let pinned = Pinning::apply(server.pid());
     let real = busy_run(sender, tasks, clock, rate, setup, server.pid()).await;
+    pinned.undo();
 
     // The bare server: every connection is a member.
     let bare_server = BareServer::start().await;
@@ -1208,28 +1191,90 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     let ready = Arc::new(AtomicUsize::new(0));
     let tasks = (0..receivers)
         .map(|_| {
-            let (url, clock, ready, gate) =
-                (url.clone(), clock.clone(), ready.clone(), gate.clone());
+            let (url, clock, ready, gate, readers) = (
+                url.clone(),
+                clock.clone(),
+                ready.clone(),
+                gate.clone(),
+                readers.clone(),
+            );
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await.expect("semaphore");
                 let ws = ws_connect(&url).await;
                 drop(permit);
+                let reading = readers.read(raw_tcp(ws), clock);
                 ready.fetch_add(1, Ordering::Relaxed);
-                let (_sink, stream) = ws.split();
-                receive(stream, clock).await
+                reading.await.expect("a reader failed")
             })
         })
         .collect();
     wait_ready(&ready, receivers, "bare").await;
     let setup = started.elapsed().as_secs_f64();
+    let pinned = Pinning::apply(bare_server.pid);
     let bare = busy_run(sender, tasks, clock, rate, setup, bare_server.pid).await;
+    pinned.undo();
     drop(bare_server);
 
     BusyResult {
         members,
         rate,
         messages,
+        pinned: pinned.description(),
         real,
         bare,
+    }
+}
+
+/// The TCP stream under a plain `ws://` client, for a raw reader.
+fn raw_tcp(ws: Ws) -> std::net::TcpStream {
+    let MaybeTlsStream::Plain(tcp) = ws.into_inner() else {
+        panic!("the busy room uses plain ws://");
+    };
+    tcp.into_std().expect("a std TCP stream")
+}
+
+/// Where the measured phase of a busy run ran: the server on every core
+/// but the last, this process (the sender and the readers) on the last.
+/// Nothing is pinned on a single core.
+struct Pinning {
+    /// The server's cores, this process's core; `None` when not pinned.
+    cores: Option<(String, String)>,
+    /// Every core, to give this process back.
+    all: String,
+}
+
+impl Pinning {
+    fn apply(server_pid: u32) -> Pinning {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let all = format!("0-{}", cores - 1);
+        if cores < 2 {
+            return Pinning { cores: None, all };
+        }
+        let server = if cores == 2 {
+            "0".to_string()
+        } else {
+            format!("0-{}", cores - 2)
+        };
+        let load = (cores - 1).to_string();
+        let pinned = process::pin(server_pid, &server) && process::pin(std::process::id(), &load);
+        Pinning {
+            cores: pinned.then_some((server, load)),
+            all,
+        }
+    }
+
+    /// Gives this process every core again (a child started later, like the
+    /// bare server, would otherwise inherit one core).
+    fn undo(&self) {
+        process::pin(std::process::id(), &self.all);
+    }
+
+    fn description(&self) -> String {
+        match &self.cores {
+            Some((server, load)) => {
+                format!("server on core {server}, sender and readers on core {load}")
+            }
+            None => "not pinned".into(),
+        }
     }
 }

@@ -23,6 +23,18 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Pins every thread of process (or thread) `pid` to the CPUs in `cpus`
+/// (a `taskset` list such as `"0"` or `"0-1"`); whether it worked. The
+/// benchmarks use it to keep the server and the load generator on
+/// different cores.
+pub fn pin(pid: u32, cpus: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,0 +1,114 @@
+//! The busy room's light receivers: after a member has logged in and
+//! joined with a real WebSocket client, its TCP stream is handed to one
+//! thread that reads raw bytes and finds the busy-room marker in them.
+//!
+//! Why: 999 tungstenite clients on a multi-threaded runtime cost about as
+//! much CPU per delivery as the server itself, so on two cores the clients,
+//! not the server, set the busy room's latency. Server frames are not
+//! masked, so a frame's JSON text lies in the byte stream as sent, and
+//! the marker `"text":"busy NNNNNN"` can be found without decoding frames
+//! (the server's pings go unanswered; a run is far shorter than the silence
+//! limit). All receivers share one current-thread runtime on one thread,
+//! which the bench pins to its own core.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+use super::{Clock, FRAME_DEADLINE};
+
+/// The marker before a busy message's number.
+const KEY: &[u8] = b"\"text\":\"busy ";
+/// Bytes kept from the end of one read for a marker split across reads:
+/// the key, six digits or `end"`.
+const CARRY: usize = KEY.len() + 6;
+
+/// One thread running every light receiver.
+pub struct RawReaders {
+    /// Spawns onto the readers' runtime.
+    handle: tokio::runtime::Handle,
+    /// Ends the thread when dropped.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RawReaders {
+    pub fn start() -> RawReaders {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("raw-readers".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the readers' runtime");
+                ready_tx
+                    .send(rt.handle().clone())
+                    .expect("the bench waits for the readers");
+                let _ = rt.block_on(stopped);
+            })
+            .expect("starting the readers' thread");
+        let handle = ready_rx.recv().expect("the readers' thread started");
+        RawReaders {
+            handle,
+            _stop: stop,
+        }
+    }
+
+    /// Reads `tcp` on the readers' thread until the end marker; returns
+    /// (message, when) for every busy message seen.
+    pub fn read(
+        &self,
+        tcp: std::net::TcpStream,
+        clock: Arc<Clock>,
+    ) -> tokio::task::JoinHandle<Vec<(u32, u64)>> {
+        self.handle.spawn(async move {
+            let tcp = tokio::net::TcpStream::from_std(tcp).expect("registering a reader");
+            read_markers(tcp, clock).await
+        })
+    }
+}
+
+async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<(u32, u64)> {
+    let mut got = Vec::with_capacity(clock.seen.len());
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut kept = 0;
+    loop {
+        let read = tokio::time::timeout(FRAME_DEADLINE, tcp.read(&mut buf[kept..])).await;
+        let Ok(Ok(n)) = read else { break };
+        if n == 0 {
+            break;
+        }
+        let now = clock.now_ns();
+        let filled = kept + n;
+        let mut at = 0;
+        let mut ended = false;
+        while let Some(found) = memchr::memmem::find(&buf[at..filled], KEY) {
+            let digits = at + found + KEY.len();
+            if filled - digits < 6 {
+                break;
+            }
+            at = digits + 6;
+            if &buf[digits..digits + 4] == b"end\"" {
+                ended = true;
+                break;
+            }
+            let number = std::str::from_utf8(&buf[digits..digits + 6])
+                .ok()
+                .and_then(|d| d.parse::<usize>().ok());
+            if let Some(seq) = number.filter(|&seq| seq < clock.seen.len()) {
+                got.push((seq as u32, now));
+                clock.seen[seq].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if ended {
+            break;
+        }
+        // Keep the tail that may hold the start of a marker (never a
+        // marker already counted).
+        let from = filled.saturating_sub(CARRY).max(at);
+        buf.copy_within(from..filled, 0);
+        kept = filled - from;
+    }
+    got
+}
