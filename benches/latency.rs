@@ -32,32 +32,23 @@
 //! after `RUN_DEADLINE`. Run without `--bench` (as `cargo test
 //! --all-targets` does) it only says how to run it.
 
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use neuralchat_testkit::bin::{env_usize, target_dir, workspace_root};
 use neuralchat_testkit::llama::llama_paths;
-use neuralchat_testkit::process::{self, cpu_secs};
+use neuralchat_testkit::process::cpu_secs;
 use neuralchat_testkit::{LlamaServer, ServerOptions, ServerProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
 
-/// Set in the child process that runs the bare broadcast server.
-const BARE_ENV: &str = "NEURALCHAT_LATENCY_BARE_SERVER";
 /// The whole run stops (with a failure) after this long.
 const RUN_DEADLINE: Duration = Duration::from_secs(20 * 60);
-/// The longest wait for any one frame.
-const FRAME_DEADLINE: Duration = Duration::from_secs(30);
-/// The password of every bench user.
-const PASSWORD: &str = "password1";
 /// Rounds per path and size before the measured ones (not counted).
 const BOT_WARMUP: usize = 3;
 /// Quiet-room messages before the measured ones (not counted).
@@ -69,15 +60,22 @@ const BUSY_WARMUP: usize = 20;
 /// join) at once.
 const SETUP_PARALLEL: usize = 16;
 
-#[path = "latency/raw_reader.rs"]
+#[path = "common/bare_server.rs"]
+mod bare_server;
+#[path = "common/pinning.rs"]
+mod pinning;
+#[path = "common/raw_reader.rs"]
 mod raw_reader;
-use raw_reader::RawReaders;
+#[path = "common/ws_member.rs"]
+mod ws_member;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use bare_server::BareServer;
+use pinning::Pinning;
+use raw_reader::{Clock, RawReaders};
+use ws_member::{next_text, raw_tcp, real_member, ws_connect, Ws, FRAME_DEADLINE};
 
 fn main() {
-    if std::env::var_os(BARE_ENV).is_some() {
-        bare::main();
+    if bare_server::run_if_asked() {
         return;
     }
     if !std::env::args().any(|a| a == "--bench") {
@@ -318,225 +316,6 @@ fn verdict(ok: bool) -> &'static str {
         "met"
     } else {
         "NOT met"
-    }
-}
-
-// ---------------------------------------------------------------------------
-// WebSocket client helpers (TCP_NODELAY on every client socket)
-
-async fn ws_connect(url: &str) -> Ws {
-    let (mut ws, _) = tokio::time::timeout(
-        FRAME_DEADLINE,
-        tokio_tungstenite::connect_async_with_config(url, None, true),
-    )
-    .await
-    .expect("WebSocket handshake timed out")
-    .expect("WebSocket handshake failed");
-    let hello = next_text(&mut ws).await;
-    assert!(hello.as_str().contains("\"hello\""), "no hello: {hello}");
-    ws
-}
-
-/// The next text frame; panics on a close, an error or the deadline.
-async fn next_text<S>(ws: &mut S) -> Utf8Bytes
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(FRAME_DEADLINE, ws.next())
-            .await
-            .expect("no frame within the deadline")
-            .expect("the connection closed")
-            .expect("the connection failed");
-        match message {
-            Message::Text(text) => return text,
-            Message::Close(close) => panic!("the server closed the connection: {close:?}"),
-            _ => continue,
-        }
-    }
-}
-
-/// Sends `frame` with `"ref": reference` and returns the answer (an
-/// `error` answer panics). Other frames are skipped.
-async fn request(ws: &mut Ws, mut frame: Value, reference: &str) -> Value {
-    frame["ref"] = Value::String(reference.into());
-    ws.send(Message::text(frame.to_string()))
-        .await
-        .expect("sending");
-    let needle = format!("\"ref\":\"{reference}\"");
-    loop {
-        let text = next_text(ws).await;
-        if text.as_str().contains(&needle) {
-            let answer: Value = serde_json::from_str(text.as_str()).expect("JSON answer");
-            assert_ne!(answer["type"], "error", "{frame} was refused: {answer}");
-            return answer;
-        }
-    }
-}
-
-/// A user of the real server: connects, registers, logs in, joins `rooms`.
-async fn real_member(url: &str, name: &str, rooms: &[&str]) -> Ws {
-    let mut ws = ws_connect(url).await;
-    request(
-        &mut ws,
-        json!({"type": "register", "username": name, "password": PASSWORD}),
-        "reg",
-    )
-    .await;
-    request(
-        &mut ws,
-        json!({"type": "login", "username": name, "password": PASSWORD}),
-        "login",
-    )
-    .await;
-    for room in rooms {
-        request(&mut ws, json!({"type": "join", "room": room}), "join").await;
-    }
-    ws
-}
-
-// ---------------------------------------------------------------------------
-// The bare broadcast server (a child process of this bench)
-
-/// A bare WebSocket broadcast server: every connection is a member of one
-/// room; a `send` frame from one becomes an `event` frame (built once) for
-/// every connection, sender included, then an `ack` for the sender. No
-/// accounts, no storage, no actors; a bounded queue and a writer task per
-/// connection, which writes what is queued and flushes once.
-mod bare {
-    use super::*;
-
-    type Members = Arc<Mutex<Vec<(u64, mpsc::Sender<Message>)>>>;
-
-    pub fn main() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        // Stop when the parent closes our stdin (or dies).
-        std::thread::spawn(|| {
-            let mut sink = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-            std::process::exit(0);
-        });
-        rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let port = listener.local_addr().expect("local addr").port();
-            println!("{port}");
-            let members: Members = Arc::default();
-            let ids = Arc::new(AtomicU64::new(0));
-            let mut next = 0u64;
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                next += 1;
-                tokio::spawn(connection(tcp, next, members.clone(), ids.clone()));
-            }
-        });
-    }
-
-    async fn connection(tcp: TcpStream, me: u64, members: Members, ids: Arc<AtomicU64>) {
-        let _ = tcp.set_nodelay(true);
-        let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
-            return;
-        };
-        let (sink, mut stream) = ws.split();
-        let (tx, rx) = mpsc::channel::<Message>(65536);
-        let hello = r#"{"type":"hello","protocol":"neuralchat/1","node":"bare","limits":{}}"#;
-        let _ = tx.try_send(Message::text(hello));
-        members.lock().unwrap().push((me, tx.clone()));
-        let writer = tokio::spawn(write_all(sink, rx));
-        while let Some(Ok(message)) = stream.next().await {
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
-                continue;
-            };
-            let n = ids.fetch_add(1, Ordering::Relaxed);
-            let id = format!("019ab000-0000-7000-8000-{n:012x}");
-            let ts = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let event = json!({"type": "event", "event": {
-                "id": id, "room": frame["room"], "kind": "message", "author": "bare",
-                "origin": "bare", "ts": ts, "text": frame["text"],
-            }});
-            let event = Message::text(event.to_string());
-            let mut slow = Vec::new();
-            for (id, member) in members.lock().unwrap().iter() {
-                if member.try_send(event.clone()).is_err() {
-                    slow.push(*id);
-                }
-            }
-            if !slow.is_empty() {
-                members.lock().unwrap().retain(|(id, _)| !slow.contains(id));
-            }
-            let ack = json!({"type": "ack", "ref": frame["ref"], "id": id, "room": frame["room"]});
-            if tx.try_send(Message::text(ack.to_string())).is_err() {
-                break;
-            }
-        }
-        members.lock().unwrap().retain(|(id, _)| *id != me);
-        writer.abort();
-    }
-
-    async fn write_all(
-        mut sink: SplitSink<WebSocketStream<TcpStream>, Message>,
-        mut rx: mpsc::Receiver<Message>,
-    ) {
-        while let Some(message) = rx.recv().await {
-            if sink.feed(message).await.is_err() {
-                return;
-            }
-            while let Ok(message) = rx.try_recv() {
-                if sink.feed(message).await.is_err() {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// A running bare server (killed on drop; it also exits when our end of its
-/// stdin closes).
-struct BareServer {
-    _child: tokio::process::Child,
-    pid: u32,
-    port: u16,
-}
-
-impl BareServer {
-    async fn start() -> BareServer {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = tokio::process::Command::new(exe)
-            .env(BARE_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting the bare server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(FRAME_DEADLINE, BufReader::new(stdout).read_line(&mut line))
-            .await
-            .expect("the bare server did not say its port")
-            .expect("reading the bare server's port");
-        let port = line.trim().parse().expect("the bare server's port");
-        BareServer {
-            pid: child.id().expect("the bare server's pid"),
-            _child: child,
-            port,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws", self.port)
     }
 }
 
@@ -923,20 +702,6 @@ async fn quiet_part(server: &ServerProcess, count: usize) -> QuietResult {
 // ---------------------------------------------------------------------------
 // 2b. Busy room
 
-/// What the busy room's tasks share: when each message was sent and how
-/// many receivers have it.
-struct Clock {
-    base: Instant,
-    sent_ns: Vec<AtomicU64>,
-    seen: Vec<AtomicUsize>,
-}
-
-impl Clock {
-    fn now_ns(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
-}
-
 struct BusyRun {
     /// CPU time (user + system) of the server process per measured
     /// delivery, µs.
@@ -1050,7 +815,7 @@ async fn busy_run(
     };
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     for seq in 0..BUSY_WARMUP {
-        clock.sent_ns[seq].store(clock.now_ns(), Ordering::Relaxed);
+        clock.sent(seq);
         sink.send(Message::text(frame(seq))).await.expect("sending");
         tokio::time::sleep(interval).await;
     }
@@ -1067,7 +832,7 @@ async fn busy_run(
     let start = tokio::time::Instant::now();
     for seq in BUSY_WARMUP..total {
         tokio::time::sleep_until(start + interval.mul_f64((seq - BUSY_WARMUP) as f64)).await;
-        clock.sent_ns[seq].store(clock.now_ns(), Ordering::Relaxed);
+        clock.sent(seq);
         sink.send(Message::text(frame(seq))).await.expect("sending");
     }
     let send_secs = start.elapsed().as_secs_f64();
@@ -1120,14 +885,6 @@ async fn busy_run(
     }
 }
 
-fn busy_clock(total: usize) -> Arc<Clock> {
-    Arc::new(Clock {
-        base: Instant::now(),
-        sent_ns: (0..total).map(|_| AtomicU64::new(0)).collect(),
-        seen: (0..total).map(|_| AtomicUsize::new(0)).collect(),
-    })
-}
-
 async fn wait_ready(ready: &AtomicUsize, count: usize, what: &str) {
     let waited = Instant::now();
     while ready.load(Ordering::Relaxed) < count {
@@ -1154,7 +911,7 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     let started = Instant::now();
     let url = server.ws_url();
     let sender = real_member(&url, "busy-sender", &["busy"]).await;
-    let clock = busy_clock(total);
+    let clock = Clock::new(total);
     let ready = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(SETUP_PARALLEL));
     let tasks = (0..receivers)
@@ -1187,7 +944,7 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     let started = Instant::now();
     let url = bare_server.url();
     let sender = ws_connect(&url).await;
-    let clock = busy_clock(total);
+    let clock = Clock::new(total);
     let ready = Arc::new(AtomicUsize::new(0));
     let tasks = (0..receivers)
         .map(|_| {
@@ -1222,59 +979,5 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
         pinned: pinned.description(),
         real,
         bare,
-    }
-}
-
-/// The TCP stream under a plain `ws://` client, for a raw reader.
-fn raw_tcp(ws: Ws) -> std::net::TcpStream {
-    let MaybeTlsStream::Plain(tcp) = ws.into_inner() else {
-        panic!("the busy room uses plain ws://");
-    };
-    tcp.into_std().expect("a std TCP stream")
-}
-
-/// Where the measured phase of a busy run ran: the server on every core
-/// but the last, this process (the sender and the readers) on the last.
-/// Nothing is pinned on a single core.
-struct Pinning {
-    /// The server's cores, this process's core; `None` when not pinned.
-    cores: Option<(String, String)>,
-    /// Every core, to give this process back.
-    all: String,
-}
-
-impl Pinning {
-    fn apply(server_pid: u32) -> Pinning {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let all = format!("0-{}", cores - 1);
-        if cores < 2 {
-            return Pinning { cores: None, all };
-        }
-        let server = if cores == 2 {
-            "0".to_string()
-        } else {
-            format!("0-{}", cores - 2)
-        };
-        let load = (cores - 1).to_string();
-        let pinned = process::pin(server_pid, &server) && process::pin(std::process::id(), &load);
-        Pinning {
-            cores: pinned.then_some((server, load)),
-            all,
-        }
-    }
-
-    /// Gives this process every core again (a child started later, like the
-    /// bare server, would otherwise inherit one core).
-    fn undo(&self) {
-        process::pin(std::process::id(), &self.all);
-    }
-
-    fn description(&self) -> String {
-        match &self.cores {
-            Some((server, load)) => {
-                format!("server on core {server}, sender and readers on core {load}")
-            }
-            None => "not pinned".into(),
-        }
     }
 }

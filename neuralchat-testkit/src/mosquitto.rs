@@ -140,6 +140,12 @@ impl Mosquitto {
         self.port
     }
 
+    /// The broker's process id while it runs (for the benches' CPU and
+    /// pinning).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref()?.id()
+    }
+
     /// The user name and password nodes log in with, if the broker asks.
     pub fn node_login(&self) -> Option<(&str, &str)> {
         self.node_login

@@ -1,21 +1,62 @@
-//! The busy room's light receivers: after a member has logged in and
-//! joined with a real WebSocket client, its TCP stream is handed to one
-//! thread that reads raw bytes and finds the busy-room marker in them.
+//! Light receivers for the end-to-end benches: after a member has logged
+//! in and joined with a real client, its TCP stream is handed to one thread
+//! that reads raw bytes and finds the message marker in them.
 //!
 //! Why: 999 tungstenite clients on a multi-threaded runtime cost about as
 //! much CPU per delivery as the server itself, so on two cores the clients,
-//! not the server, set the busy room's latency. Server frames are not
-//! masked, so a frame's JSON text lies in the byte stream as sent, and
-//! the marker `"text":"busy NNNNNN"` can be found without decoding frames
-//! (the server's pings go unanswered; a run is far shorter than the silence
-//! limit). All receivers share one current-thread runtime on one thread,
-//! which the bench pins to its own core.
+//! not the server, set the latency. Server frames are not masked (nor is
+//! an MQTT payload encoded), so a message's JSON text lies in the byte
+//! stream as sent, and the marker `"text":"busy NNNNNN"` can be found
+//! without decoding frames (the server's pings go unanswered; a run is far
+//! shorter than the silence limit). All readers share one current-thread
+//! runtime on one thread, which the bench pins to its own core.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-use super::{Clock, FRAME_DEADLINE};
+/// A reader gives up after this long without a byte.
+const READ_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What the sender and the readers share: when each message was sent and
+/// how many readers have it.
+pub struct Clock {
+    /// The zero of every time below.
+    pub base: Instant,
+    /// When message `n` was sent, ns after `base`.
+    pub sent_ns: Vec<AtomicU64>,
+    /// How many readers have message `n`.
+    pub seen: Vec<AtomicUsize>,
+    /// When set (not 0), the readers there are: the reader completing a
+    /// message (the last to see it) wakes `complete`.
+    pub readers: AtomicUsize,
+    /// Woken when a message has reached every reader.
+    pub complete: tokio::sync::Notify,
+}
+
+impl Clock {
+    /// A clock for messages `0..total`.
+    pub fn new(total: usize) -> Arc<Clock> {
+        Arc::new(Clock {
+            base: Instant::now(),
+            sent_ns: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            seen: (0..total).map(|_| AtomicUsize::new(0)).collect(),
+            readers: AtomicUsize::new(0),
+            complete: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Now, in ns after `base`.
+    pub fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// Marks message `seq` sent now.
+    pub fn sent(&self, seq: usize) {
+        self.sent_ns[seq].store(self.now_ns(), Ordering::Relaxed);
+    }
+}
 
 /// The marker before a busy message's number.
 const KEY: &[u8] = b"\"text\":\"busy ";
@@ -74,7 +115,7 @@ async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<
     let mut buf = vec![0u8; 16 * 1024];
     let mut kept = 0;
     loop {
-        let read = tokio::time::timeout(FRAME_DEADLINE, tcp.read(&mut buf[kept..])).await;
+        let read = tokio::time::timeout(READ_DEADLINE, tcp.read(&mut buf[kept..])).await;
         let Ok(Ok(n)) = read else { break };
         if n == 0 {
             break;
@@ -98,7 +139,10 @@ async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<
                 .and_then(|d| d.parse::<usize>().ok());
             if let Some(seq) = number.filter(|&seq| seq < clock.seen.len()) {
                 got.push((seq as u32, now));
-                clock.seen[seq].fetch_add(1, Ordering::Relaxed);
+                let had = clock.seen[seq].fetch_add(1, Ordering::Relaxed);
+                if had + 1 == clock.readers.load(Ordering::Relaxed) {
+                    clock.complete.notify_one();
+                }
             }
         }
         if ended {

@@ -1,0 +1,419 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! Saturated fan-out, end to end: one sender and N receivers in one room,
+//! on the real `neuralchat-server` and, in the same run, on two peers: the
+//! bare WebSocket broadcast server (tokio-tungstenite, `common/bare_server.rs`)
+//! and Mosquitto at QoS 0 (one topic, N subscribers).
+//!
+//! The sender sends as fast as the room takes it: message `n` goes out once
+//! message `n - WINDOW` has reached every receiver, so no queue grows and
+//! nothing is dropped for being slow. It runs `BROADCAST_SECS` (default 5)
+//! per server and size; sizes are `BROADCAST_RECEIVERS` (default
+//! `100,1000`). Receivers sign up, log in and join with a real WebSocket
+//! client (on the real server), then hand their sockets to one thread that
+//! reads raw bytes (`common/raw_reader.rs`); the sender writes its frames
+//! (masked WebSocket text frames, or MQTT PUBLISH packets) on a raw socket
+//! too. During the measured phase the server (or broker) is pinned to core
+//! 0 and this process to the last core (`taskset`), when there are two.
+//!
+//! Reported per server and size: messages and deliveries per second (from
+//! the first send to the last delivery), the ratio to the bare server, the
+//! server's CPU per delivery (from /proc), deliveries missing, and the
+//! latency of each delivery (send to read; at saturation, so mostly queue).
+//! The real server logs at `info` into a file; its limits are raised so
+//! nothing is refused. What it leaves out: storing is in the real server's
+//! path (each message is stored before it fans out), not in the peers'.
+//!
+//! Run: `cargo build --release -p neuralchat-server && cargo bench --bench
+//! broadcast` (needs `ulimit -n` above the largest size plus 300).
+
+use neuralchat_testkit::bin::{bench_server, env_usize};
+use neuralchat_testkit::process::cpu_secs;
+use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+#[path = "common/bare_server.rs"]
+mod bare_server;
+#[path = "common/pinning.rs"]
+mod pinning;
+#[path = "common/raw_reader.rs"]
+mod raw_reader;
+#[path = "common/ws_member.rs"]
+mod ws_member;
+
+use bare_server::BareServer;
+use pinning::Pinning;
+use raw_reader::{Clock, RawReaders};
+use ws_member::{raw_tcp, real_member, ws_connect, FRAME_DEADLINE};
+
+/// Messages in flight: message `n` is sent once `n - WINDOW` reached all.
+const WINDOW: usize = 16;
+/// The most messages one run can send (the marker has six digits).
+const MAX_MESSAGES: usize = 999_999;
+/// Receivers set up at once.
+const SETUP_PARALLEL: usize = 16;
+/// The room (and MQTT topic).
+const ROOM: &str = "flood";
+
+fn main() {
+    if bare_server::run_if_asked() {
+        return;
+    }
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("broadcast: an end-to-end benchmark; run it with `cargo bench --bench broadcast`");
+        return;
+    }
+    let server = bench_server().unwrap_or_else(|e| panic!("{e}"));
+    let secs = env_usize("BROADCAST_SECS", 5) as f64;
+    let sizes: Vec<usize> = std::env::var("BROADCAST_RECEIVERS")
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    println!(
+        "server binary: {}; {secs} s per server and size; window {WINDOW}",
+        server.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let mut rows = Vec::new();
+        for &receivers in &sizes {
+            let real = real_run(receivers, secs).await;
+            let bare = bare_run(receivers, secs).await;
+            let mqtt = mosquitto_run(receivers, secs).await;
+            rows.push((receivers, real, bare, mqtt));
+        }
+        println!("\n| receivers | server | messages/s | deliveries/s | vs bare | CPU per delivery | missing | each delivery p50 | p99 | pinned |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for (receivers, real, bare, mqtt) in &rows {
+            for (name, run) in [
+                ("neuralchat-server", real),
+                ("bare broadcast", bare),
+                ("Mosquitto QoS 0", mqtt),
+            ] {
+                println!(
+                    "| {receivers} | {name} | {:.0} | {:.0} | {:.2}x | {:.2} µs | {} | {:.2} ms | {:.2} ms | {} |",
+                    run.messages_per_sec,
+                    run.deliveries_per_sec,
+                    run.deliveries_per_sec / bare.deliveries_per_sec,
+                    run.cpu_us,
+                    run.missing,
+                    run.p50_ms,
+                    run.p99_ms,
+                    run.pinned
+                );
+            }
+        }
+    });
+}
+
+/// One server's figures at one size.
+struct Run {
+    /// Messages sent per second.
+    messages_per_sec: f64,
+    /// Messages read per second, summed over the receivers.
+    deliveries_per_sec: f64,
+    /// The server's CPU time (user + system) per delivery, µs.
+    cpu_us: f64,
+    /// Deliveries that never came (messages sent × receivers − read).
+    missing: usize,
+    /// Send → read, each delivery.
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Where the measured phase ran.
+    pinned: String,
+}
+
+/// How the sender's messages are framed for one kind of server.
+#[derive(Clone, Copy)]
+enum Framing {
+    /// A masked WebSocket text frame holding a `send` frame.
+    WebSocket,
+    /// An MQTT QoS 0 PUBLISH to `ROOM`.
+    Mqtt,
+}
+
+impl Framing {
+    fn encode(self, text: &str) -> Vec<u8> {
+        match self {
+            Framing::WebSocket => {
+                let send =
+                    serde_json::json!({"type": "send", "ref": "f", "room": ROOM, "text": text});
+                ws_text_frame(send.to_string().as_bytes())
+            }
+            Framing::Mqtt => {
+                let payload = serde_json::json!({ "text": text }).to_string();
+                let mut body = mqtt_string(ROOM);
+                body.extend_from_slice(payload.as_bytes());
+                mqtt_packet(0x30, body)
+            }
+        }
+    }
+}
+
+/// A client's (masked) WebSocket text frame.
+fn ws_text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0x17, 0xc3, 0x81];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+fn mqtt_string(s: &str) -> Vec<u8> {
+    let mut out = (s.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+/// An MQTT packet: the first byte, the remaining length, the body.
+fn mqtt_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut packet = vec![first];
+    let mut n = body.len();
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        packet.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    packet.extend(body);
+    packet
+}
+
+/// An MQTT 3.1.1 client (clean session, keep-alive 10 minutes) subscribed
+/// at QoS 0 to `ROOM`, ready for a raw reader.
+async fn mqtt_subscriber(port: u16, id: &str, subscribe: bool) -> std::net::TcpStream {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connecting to Mosquitto");
+    tcp.set_nodelay(true).expect("TCP_NODELAY");
+    let mut connect = mqtt_string("MQTT");
+    connect.extend_from_slice(&[4, 0x02, 0x02, 0x58]);
+    connect.extend(mqtt_string(id));
+    tcp.write_all(&mqtt_packet(0x10, connect))
+        .await
+        .expect("CONNECT");
+    let mut connack = [0u8; 4];
+    tokio::time::timeout(FRAME_DEADLINE, tcp.read_exact(&mut connack))
+        .await
+        .expect("no CONNACK")
+        .expect("reading CONNACK");
+    assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK refused");
+    if subscribe {
+        let mut body = vec![0, 1];
+        body.extend(mqtt_string(ROOM));
+        body.push(0);
+        tcp.write_all(&mqtt_packet(0x82, body))
+            .await
+            .expect("SUBSCRIBE");
+        let mut suback = [0u8; 5];
+        tokio::time::timeout(FRAME_DEADLINE, tcp.read_exact(&mut suback))
+            .await
+            .expect("no SUBACK")
+            .expect("reading SUBACK");
+        assert_eq!(suback, [0x90, 3, 0, 1, 0], "SUBACK refused");
+    }
+    tcp.into_std().expect("a std TCP stream")
+}
+
+/// What every run shares once its receivers are reading.
+struct Room {
+    clock: Arc<Clock>,
+    readers: Vec<tokio::task::JoinHandle<Vec<(u32, u64)>>>,
+}
+
+/// Sets up `count` receivers, at most `SETUP_PARALLEL` at once: `connect`
+/// gives each one's socket after its sign-up, log-in and join.
+async fn receivers<F, Fut>(count: usize, connect: F) -> Room
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = std::net::TcpStream> + Send + 'static,
+{
+    let clock = Clock::new(MAX_MESSAGES + 1);
+    let readers = Arc::new(RawReaders::start());
+    let gate = Arc::new(Semaphore::new(SETUP_PARALLEL));
+    let ready = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let (gate, ready, readers, clock) =
+                (gate.clone(), ready.clone(), readers.clone(), clock.clone());
+            let socket = connect(i);
+            tokio::spawn(async move {
+                let permit = gate.acquire_owned().await.expect("semaphore");
+                let tcp = socket.await;
+                drop(permit);
+                let reading = readers.read(tcp, clock);
+                ready.fetch_add(1, Ordering::Relaxed);
+                reading.await.expect("a reader failed")
+            })
+        })
+        .collect();
+    let waited = Instant::now();
+    while ready.load(Ordering::Relaxed) < count {
+        assert!(
+            waited.elapsed() < Duration::from_secs(300),
+            "only {} of {count} receivers got ready",
+            ready.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    clock.readers.store(count, Ordering::Relaxed);
+    Room {
+        clock,
+        readers: tasks,
+    }
+}
+
+/// Floods the room for `secs` and gathers the figures.
+async fn flood(
+    room: Room,
+    sender: std::net::TcpStream,
+    framing: Framing,
+    server_pid: u32,
+    secs: f64,
+) -> Run {
+    let Room { clock, readers } = room;
+    let count = clock.readers.load(Ordering::Relaxed);
+    // The sender's own copies and acks are read and dropped.
+    let drain = sender.try_clone().expect("cloning the sender's socket");
+    let drain = tokio::spawn(async move {
+        let mut tcp = TcpStream::from_std(drain).expect("the sender's reader");
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = tcp.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    let mut out = TcpStream::from_std(sender).expect("the sender's socket");
+    let pinned = Pinning::apply(server_pid);
+    let cpu_before = cpu_secs(server_pid);
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed().as_secs_f64() < secs && sent < MAX_MESSAGES {
+        if sent >= WINDOW {
+            let behind = sent - WINDOW;
+            while clock.seen[behind].load(Ordering::Relaxed) < count {
+                tokio::time::timeout(FRAME_DEADLINE, clock.complete.notified())
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!(
+                            "message {behind} reached only {} of {count} receivers",
+                            clock.seen[behind].load(Ordering::Relaxed)
+                        )
+                    });
+            }
+        }
+        clock.sent(sent);
+        out.write_all(&framing.encode(&format!("busy {sent:06}")))
+            .await
+            .expect("sending");
+        sent += 1;
+    }
+    out.write_all(&framing.encode("busy end"))
+        .await
+        .expect("sending the end");
+    let mut got = 0usize;
+    let mut last = 0u64;
+    let mut latencies = Vec::new();
+    for reader in readers {
+        let seen = reader.await.expect("a reader task failed");
+        got += seen.len();
+        for (seq, at) in seen {
+            last = last.max(at);
+            let sent_at = clock.sent_ns[seq as usize].load(Ordering::Relaxed);
+            latencies.push(at.saturating_sub(sent_at) as f64 / 1e6);
+        }
+    }
+    let cpu_after = cpu_secs(server_pid);
+    pinned.undo();
+    drain.abort();
+    latencies.sort_by(f64::total_cmp);
+    let span =
+        (last.saturating_sub(clock.sent_ns[0].load(Ordering::Relaxed)) as f64 / 1e9).max(1e-9);
+    let pct = |p: f64| {
+        let rank =
+            ((p / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len().max(1));
+        latencies.get(rank - 1).copied().unwrap_or(f64::NAN)
+    };
+    Run {
+        messages_per_sec: sent as f64 / span,
+        deliveries_per_sec: got as f64 / span,
+        cpu_us: match (cpu_before, cpu_after) {
+            (Some(b), Some(a)) => (a - b) * 1e6 / got.max(1) as f64,
+            _ => f64::NAN,
+        },
+        missing: (sent * count).saturating_sub(got),
+        p50_ms: pct(50.0),
+        p99_ms: pct(99.0),
+        pinned: pinned.description(),
+    }
+}
+
+async fn real_run(receivers_count: usize, secs: f64) -> Run {
+    println!("neuralchat-server, {receivers_count} receivers ...");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(
+        ServerOptions::new()
+            .dir(dir.path())
+            .env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "1000000")
+            .env("NEURALCHAT_LIMITS__FRAME_BURST", "1000000")
+            .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
+            .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
+            .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "1000000")
+            .env("NEURALCHAT_LIMITS__CONNECTIONS_PER_ADDRESS", "1000000")
+            .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4"),
+    )
+    .await
+    .expect("neuralchat-server did not start");
+    let url = server.ws_url();
+    let sender = raw_tcp(real_member(&url, "flood-sender", &[ROOM]).await);
+    let room = receivers(receivers_count, |i| {
+        let url = url.clone();
+        async move { raw_tcp(real_member(&url, &format!("flood-{i:04}"), &[ROOM]).await) }
+    })
+    .await;
+    flood(room, sender, Framing::WebSocket, server.pid(), secs).await
+}
+
+async fn bare_run(receivers_count: usize, secs: f64) -> Run {
+    println!("bare broadcast, {receivers_count} receivers ...");
+    let bare = BareServer::start().await;
+    let url = bare.url();
+    let sender = raw_tcp(ws_connect(&url).await);
+    let room = receivers(receivers_count, |_| {
+        let url = url.clone();
+        async move { raw_tcp(ws_connect(&url).await) }
+    })
+    .await;
+    flood(room, sender, Framing::WebSocket, bare.pid, secs).await
+}
+
+async fn mosquitto_run(receivers_count: usize, secs: f64) -> Run {
+    println!("Mosquitto QoS 0, {receivers_count} receivers ...");
+    let broker = Mosquitto::start().await.expect("Mosquitto did not start");
+    let port = broker.port();
+    let sender = mqtt_subscriber(port, "flood-sender", false).await;
+    let room = receivers(receivers_count, |i| async move {
+        mqtt_subscriber(port, &format!("flood-{i:04}"), true).await
+    })
+    .await;
+    let pid = broker.pid().expect("Mosquitto's pid");
+    flood(room, sender, Framing::Mqtt, pid, secs).await
+}
