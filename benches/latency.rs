@@ -14,8 +14,13 @@
 //!    separate connections, one message at a time) and a busy room (1,000
 //!    members connected, 100 messages/s for 10 s, open loop), on the real
 //!    server and on a bare WebSocket broadcast server (tokio-tungstenite,
-//!    written below, run as a child process of this bench) with the same
-//!    frames and the same clients.
+//!    `common/bare_server.rs`, run as a child process of this bench) with
+//!    the same frames and the same clients. The busy room's receivers log
+//!    in and join with a real client, then are read raw on one thread
+//!    (`common/raw_reader.rs`); while it is measured, the server is pinned
+//!    to core 0 and this process to the last core. `LATENCY_BUSY_RATE` may
+//!    be a list (`10,25,50,100`): one busy run per rate, and a plot of
+//!    latency against load, `<target>/bench-plots/busy-room-latency.png`.
 //!
 //! Run: `cargo build --release -p neuralchat-server && cargo bench --bench latency`.
 //! The server binary is `NEURALCHAT_SERVER_BIN` when set, else
@@ -64,6 +69,8 @@ const SETUP_PARALLEL: usize = 16;
 mod bare_server;
 #[path = "common/pinning.rs"]
 mod pinning;
+#[path = "common/plot.rs"]
+mod plot;
 #[path = "common/raw_reader.rs"]
 mod raw_reader;
 #[path = "common/ws_member.rs"]
@@ -153,7 +160,14 @@ async fn run(server_bin: PathBuf) {
     let bot_rounds = env_usize("LATENCY_BOT_ROUNDS", 30);
     let quiet_messages = env_usize("LATENCY_QUIET_MESSAGES", 2000);
     let members = env_usize("LATENCY_BUSY_MEMBERS", 1000).max(2);
-    let rate = env_usize("LATENCY_BUSY_RATE", 100).max(1);
+    // One rate, or a list (`10,25,50,100`): one busy run on each server per
+    // rate, and the plot of latency against load.
+    let rates: Vec<usize> = std::env::var("LATENCY_BUSY_RATE")
+        .unwrap_or_else(|_| "100".into())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .filter(|&r| r > 0)
+        .collect();
     let secs = env_usize("LATENCY_BUSY_SECS", 10).max(1);
     let parts = std::env::var("LATENCY_PARTS").unwrap_or_else(|_| "bot,quiet,busy".into());
     // This process holds one socket per member; the server and the bare
@@ -197,11 +211,12 @@ async fn run(server_bin: PathBuf) {
     } else {
         None
     };
-    let busy = if parts.contains("busy") {
-        Some(busy_part(&server, members, rate, secs).await)
-    } else {
-        None
-    };
+    let mut busy = Vec::new();
+    if parts.contains("busy") {
+        for &rate in &rates {
+            busy.push(busy_part(&server, members, rate, secs).await);
+        }
+    }
 
     let log = server.log_text();
     let rate_limited = log.matches("rate_limited").count();
@@ -216,8 +231,11 @@ async fn run(server_bin: PathBuf) {
     if let Some(quiet) = &quiet {
         quiet.print();
     }
-    if let Some(busy) = &busy {
-        busy.print();
+    for run in &busy {
+        run.print();
+    }
+    if !busy.is_empty() {
+        plot_busy(&busy);
     }
     println!(
         "\nserver log: {} lines; `rate_limited` {rate_limited}×, `slow_consumer` {slow}× (both should be 0)",
@@ -790,6 +808,7 @@ async fn busy_run(
     sender: Ws,
     receivers: Vec<tokio::task::JoinHandle<Vec<(u32, u64)>>>,
     clock: Arc<Clock>,
+    room: &str,
     rate: usize,
     setup_secs: f64,
     server_pid: u32,
@@ -809,7 +828,7 @@ async fn busy_run(
         }
     });
     let frame = |seq: usize| {
-        json!({"type": "send", "ref": format!("b{seq}"), "room": "busy",
+        json!({"type": "send", "ref": format!("b{seq}"), "room": room,
             "text": format!("busy {seq:06}")})
         .to_string()
     };
@@ -836,7 +855,7 @@ async fn busy_run(
         sink.send(Message::text(frame(seq))).await.expect("sending");
     }
     let send_secs = start.elapsed().as_secs_f64();
-    let end = json!({"type": "send", "ref": "end", "room": "busy", "text": "busy end"});
+    let end = json!({"type": "send", "ref": "end", "room": room, "text": "busy end"});
     sink.send(Message::text(end.to_string()))
         .await
         .expect("sending");
@@ -910,22 +929,25 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     let readers = Arc::new(RawReaders::start());
     let started = Instant::now();
     let url = server.ws_url();
-    let sender = real_member(&url, "busy-sender", &["busy"]).await;
+    // A room and members of its own for each rate.
+    let room = format!("busy{rate}");
+    let sender = real_member(&url, &format!("{room}-sender"), &[&room]).await;
     let clock = Clock::new(total);
     let ready = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(SETUP_PARALLEL));
     let tasks = (0..receivers)
         .map(|i| {
-            let (url, clock, ready, gate, readers) = (
+            let (url, clock, ready, gate, readers, room) = (
                 url.clone(),
                 clock.clone(),
                 ready.clone(),
                 gate.clone(),
                 readers.clone(),
+                room.clone(),
             );
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await.expect("semaphore");
-                let ws = real_member(&url, &format!("busy-{i:04}"), &["busy"]).await;
+                let ws = real_member(&url, &format!("{room}-{i:04}"), &[&room]).await;
                 drop(permit);
                 let reading = readers.read(raw_tcp(ws), clock);
                 ready.fetch_add(1, Ordering::Relaxed);
@@ -936,7 +958,7 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     wait_ready(&ready, receivers, "neuralchat-server").await;
     let setup = started.elapsed().as_secs_f64();
     let pinned = Pinning::apply(server.pid());
-    let real = busy_run(sender, tasks, clock, rate, setup, server.pid()).await;
+    let real = busy_run(sender, tasks, clock, &room, rate, setup, server.pid()).await;
     pinned.undo();
 
     // The bare server: every connection is a member.
@@ -968,7 +990,7 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
     wait_ready(&ready, receivers, "bare").await;
     let setup = started.elapsed().as_secs_f64();
     let pinned = Pinning::apply(bare_server.pid);
-    let bare = busy_run(sender, tasks, clock, rate, setup, bare_server.pid).await;
+    let bare = busy_run(sender, tasks, clock, &room, rate, setup, bare_server.pid).await;
     pinned.undo();
     drop(bare_server);
 
@@ -979,5 +1001,46 @@ async fn busy_part(server: &ServerProcess, members: usize, rate: usize, secs: us
         pinned: pinned.description(),
         real,
         bare,
+    }
+}
+
+/// Draws each delivery's p50 and p99 against the offered load (deliveries
+/// per second) for both servers into `<target>/bench-plots/busy-room-latency.png`.
+fn plot_busy(runs: &[BusyResult]) {
+    let offered = |r: &BusyResult| (r.rate * (r.members - 1)) as f64;
+    let line = |name: &str, color, thin, pick: &dyn Fn(&BusyResult) -> f64| plot::Series {
+        name: name.into(),
+        points: runs.iter().map(|r| (offered(r), pick(r))).collect(),
+        color,
+        thin,
+    };
+    let series = [
+        line("neuralchat-server p99", plot::RED, false, &|r| {
+            pct(&r.real.deliveries, 99.0)
+        }),
+        line("neuralchat-server p50", plot::RED, true, &|r| {
+            pct(&r.real.deliveries, 50.0)
+        }),
+        line("bare broadcast p99", plot::BLUE, false, &|r| {
+            pct(&r.bare.deliveries, 99.0)
+        }),
+        line("bare broadcast p50", plot::BLUE, true, &|r| {
+            pct(&r.bare.deliveries, 50.0)
+        }),
+    ];
+    let members = runs.first().map_or(0, |r| r.members);
+    let path = target_dir()
+        .join("bench-plots")
+        .join("busy-room-latency.png");
+    let title = format!("busy room, {members} members: send -> each receiver");
+    match plot::draw(
+        &path,
+        &title,
+        "offered deliveries per second",
+        &series,
+        10.0,
+    ) {
+        Ok(()) => println!("\nplot: {}", path.display()),
+        Err(e) => println!("\nno plot: {e}"),
     }
 }
