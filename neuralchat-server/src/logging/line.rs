@@ -5,99 +5,59 @@
 //! JSON format is JSON. Absent values (`None`) are left out.
 
 use slog::{Key, OwnedKVList, Record, Serializer, KV};
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 /// The longest value written, in characters; the rest is replaced by a
 /// note of how many bytes were cut.
 pub const MAX_VALUE_CHARS: usize = 200;
 
-/// A logged value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// Text (already cut).
-    Text(String),
-    /// An integer.
-    Int(i128),
-    /// A floating-point number.
-    Float(f64),
-    /// A boolean.
-    Bool(bool),
-}
-
-/// The record's own fields, then its logger's, in order.
-pub struct Fields(Vec<(Key, Value)>);
-
-impl Fields {
-    /// Gathers the fields of `record` and of the logger it came through.
-    pub fn collect(record: &Record, values: &OwnedKVList) -> Self {
-        let mut fields = Fields(Vec::new());
-        // A serializer of our own never fails.
-        let _ = record.kv().serialize(record, &mut fields);
-        let _ = values.serialize(record, &mut fields);
-        fields
-    }
-}
-
 /// Cuts `text` to [`MAX_VALUE_CHARS`].
 fn cut(text: &str) -> String {
-    match text.char_indices().nth(MAX_VALUE_CHARS) {
+    match cut_at(text) {
         None => text.to_owned(),
-        Some((at, _)) => format!("{}…(+{} bytes)", &text[..at], text.len() - at),
+        Some(at) => format!("{}…(+{} bytes)", &text[..at], text.len() - at),
     }
 }
 
-impl Serializer for Fields {
-    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
-        let text = match val.as_str() {
-            Some(text) => cut(text),
-            None => cut(&val.to_string()),
-        };
-        self.0.push((key, Value::Text(text)));
-        Ok(())
+/// Where `text` is cut, if it is longer than [`MAX_VALUE_CHARS`].
+fn cut_at(text: &str) -> Option<usize> {
+    // Fewer bytes than the limit in characters: nothing to count.
+    if text.len() <= MAX_VALUE_CHARS {
+        return None;
     }
-    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
-        self.0.push((key, Value::Text(cut(val))));
-        Ok(())
-    }
-    fn emit_none(&mut self, _key: Key) -> slog::Result {
-        Ok(())
-    }
-    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
-        self.0.push((key, Value::Bool(val)));
-        Ok(())
-    }
-    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
-        self.0.push((key, Value::Int(val.into())));
-        Ok(())
-    }
-    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
-        self.0.push((key, Value::Int(val.into())));
-        Ok(())
-    }
-    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
-        self.emit_i64(key, val.into())
-    }
-    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
-        self.emit_u64(key, val.into())
-    }
-    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
-        self.0.push((key, Value::Int(val as i128)));
-        Ok(())
-    }
-    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
-        self.0.push((key, Value::Int(val as i128)));
-        Ok(())
-    }
-    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
-        self.0.push((key, Value::Float(val)));
-        Ok(())
-    }
+    text.char_indices().nth(MAX_VALUE_CHARS).map(|(at, _)| at)
 }
 
-/// The time of a line: RFC 3339, UTC, milliseconds (written directly, not
-/// through a format string parsed for every line).
+/// Writes the time of a line: RFC 3339, UTC, milliseconds. The text up to
+/// the second is formatted once a second per thread and reused: a chat
+/// server logs thousands of lines a second.
+fn write_timestamp(out: &mut String) {
+    thread_local! {
+        /// The second last formatted on this thread, and its text.
+        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    let second = now.timestamp();
+    // A leap second reads as 1000 ms and more; keep three digits.
+    let millis = now.timestamp_subsec_millis().min(999);
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            cached.1.clear();
+            let _ = write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
+            cached.0 = second;
+        }
+        out.push_str(&cached.1);
+    });
+    let _ = write!(out, ".{millis:03}Z");
+}
+
+/// The time of a line as its own string.
 fn timestamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    let mut out = String::with_capacity(24);
+    write_timestamp(&mut out);
+    out
 }
 
 /// Characters that are written escaped: they could break a line, hide
@@ -109,10 +69,13 @@ fn must_escape(c: char) -> bool {
             | '\u{061c}' | '\u{feff}' | '\u{180e}')
 }
 
-/// `text` as a terminal value: bare when it is plain, otherwise quoted
-/// with `"`, `\` and unsafe characters escaped.
+/// `text` as a terminal value, cut to [`MAX_VALUE_CHARS`]: bare when it
+/// is plain, otherwise quoted with `"`, `\` and unsafe characters escaped.
 fn terminal_value(out: &mut String, text: &str) {
-    let plain = !text.is_empty()
+    let cut = cut_at(text);
+    let head = &text[..cut.unwrap_or(text.len())];
+    let plain = cut.is_none()
+        && !text.is_empty()
         && text
             .chars()
             .all(|c| !c.is_whitespace() && !must_escape(c) && !matches!(c, '"' | '\\' | '='));
@@ -121,7 +84,7 @@ fn terminal_value(out: &mut String, text: &str) {
         return;
     }
     out.push('"');
-    for c in text.chars() {
+    for c in head.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -134,68 +97,251 @@ fn terminal_value(out: &mut String, text: &str) {
             c => out.push(c),
         }
     }
+    if let Some(at) = cut {
+        let _ = write!(out, "…(+{} bytes)", text.len() - at);
+    }
     out.push('"');
 }
 
+/// Writes a record's fields (its own, then its logger's) straight into a
+/// terminal line, without gathering them first.
+struct TerminalFields<'a> {
+    /// The line being written.
+    out: &'a mut String,
+    /// Room for a value that first has to be formatted.
+    scratch: String,
+}
+
+impl TerminalFields<'_> {
+    fn key(&mut self, key: Key) {
+        self.out.push(' ');
+        self.out.push_str(key);
+        self.out.push('=');
+    }
+}
+
+impl Serializer for TerminalFields<'_> {
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
+        self.key(key);
+        match val.as_str() {
+            Some(text) => terminal_value(self.out, text),
+            None => {
+                self.scratch.clear();
+                let _ = self.scratch.write_fmt(*val);
+                terminal_value(self.out, &self.scratch);
+            }
+        }
+        Ok(())
+    }
+    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
+        self.key(key);
+        terminal_value(self.out, val);
+        Ok(())
+    }
+    fn emit_none(&mut self, _key: Key) -> slog::Result {
+        Ok(())
+    }
+    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
+        self.key(key);
+        self.out.push_str(if val { "true" } else { "false" });
+        Ok(())
+    }
+    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
+        self.key(key);
+        let _ = write!(self.out, "{val}");
+        Ok(())
+    }
+    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
+        self.key(key);
+        let _ = write!(self.out, "{val}");
+        Ok(())
+    }
+    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
+        self.emit_i64(key, val.into())
+    }
+    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
+        self.emit_u64(key, val.into())
+    }
+    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
+        self.emit_u64(key, val as u64)
+    }
+    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
+        self.emit_i64(key, val as i64)
+    }
+    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
+        self.key(key);
+        let _ = write!(self.out, "{val}");
+        Ok(())
+    }
+}
+
 /// `2026-11-25T17:30:00.123Z INFO message key=value key="a value"`.
-pub fn terminal(record: &Record, fields: &Fields) -> Vec<u8> {
-    let mut out = String::with_capacity(160);
-    out.push_str(&timestamp());
+pub fn terminal(record: &Record, values: &OwnedKVList) -> Vec<u8> {
+    let mut out = String::with_capacity(192);
+    write_timestamp(&mut out);
     out.push(' ');
     out.push_str(record.level().as_short_str());
     out.push(' ');
-    let message = cut(&record.msg().to_string());
-    // The message is written bare unless it holds something unsafe.
-    if message.chars().any(|c| must_escape(c) || c == '"') {
-        terminal_value(&mut out, &message);
-    } else {
-        out.push_str(&message);
-    }
-    for (key, value) in &fields.0 {
-        out.push(' ');
-        out.push_str(key);
-        out.push('=');
-        match value {
-            Value::Text(text) => terminal_value(&mut out, text),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Value::Float(x) => {
-                let _ = write!(out, "{x}");
-            }
-            Value::Bool(b) => {
-                let _ = write!(out, "{b}");
-            }
+    let formatted;
+    let message = match record.msg().as_str() {
+        Some(message) => message,
+        None => {
+            formatted = record.msg().to_string();
+            &formatted
         }
+    };
+    // The message is written bare unless it holds something unsafe.
+    if cut_at(message).is_some() || message.chars().any(|c| must_escape(c) || c == '"') {
+        terminal_value(&mut out, message);
+    } else {
+        out.push_str(message);
     }
+    let mut fields = TerminalFields {
+        out: &mut out,
+        scratch: String::new(),
+    };
+    // A serializer of our own never fails.
+    let _ = record.kv().serialize(record, &mut fields);
+    let _ = values.serialize(record, &mut fields);
     out.push('\n');
     out.into_bytes()
 }
 
-/// One JSON object: `ts`, `level`, `msg`, then the fields.
-pub fn json(record: &Record, fields: &Fields) -> Vec<u8> {
-    let mut object = serde_json::Map::new();
-    object.insert("ts".into(), timestamp().into());
-    object.insert("level".into(), record.level().as_short_str().into());
-    object.insert("msg".into(), cut(&record.msg().to_string()).into());
-    for (key, value) in &fields.0 {
-        if object.contains_key(*key) {
-            // The record's own value wins over its logger's.
-            continue;
+/// Writes a record's fields straight into a JSON object; a key already
+/// written (`ts`, `level`, `msg`, or the record's own over its logger's)
+/// is left out.
+struct JsonFields<'a> {
+    /// The object being written (its opening brace and first members
+    /// already there).
+    out: &'a mut Vec<u8>,
+    /// The keys written so far.
+    written: Vec<Key>,
+    /// Room for a value that first has to be formatted.
+    scratch: String,
+}
+
+impl JsonFields<'_> {
+    /// Writes `,"key":` and says true, or false for a key already written.
+    fn key(&mut self, key: Key) -> bool {
+        if self.written.contains(&key) {
+            return false;
         }
-        let value = match value {
-            Value::Text(text) => serde_json::Value::from(text.as_str()),
-            Value::Int(n) => i64::try_from(*n)
-                .map(serde_json::Value::from)
-                .or_else(|_| u64::try_from(*n).map(serde_json::Value::from))
-                .unwrap_or_else(|_| n.to_string().into()),
-            Value::Float(x) => serde_json::Value::from(*x),
-            Value::Bool(b) => serde_json::Value::from(*b),
-        };
-        object.insert((*key).to_owned(), value);
+        self.written.push(key);
+        self.out.push(b',');
+        json_string(self.out, key);
+        self.out.push(b':');
+        true
     }
-    let mut out = serde_json::to_vec(&object).unwrap_or_default();
-    out.push(b'\n');
+
+    fn text(&mut self, key: Key, text: &str) {
+        if self.key(key) {
+            json_text(self.out, text);
+        }
+    }
+
+    fn number(&mut self, key: Key, number: impl fmt::Display) {
+        if self.key(key) {
+            let _ = std::io::Write::write_fmt(self.out, format_args!("{number}"));
+        }
+    }
+}
+
+/// `text` as a JSON string (escaped by serde_json).
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// `text` cut to [`MAX_VALUE_CHARS`] as a JSON string.
+fn json_text(out: &mut Vec<u8>, text: &str) {
+    match cut_at(text) {
+        None => json_string(out, text),
+        Some(_) => json_string(out, &cut(text)),
+    }
+}
+
+impl Serializer for JsonFields<'_> {
+    fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
+        match val.as_str() {
+            Some(text) => self.text(key, text),
+            None => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                let _ = scratch.write_fmt(*val);
+                self.text(key, &scratch);
+                self.scratch = scratch;
+            }
+        }
+        Ok(())
+    }
+    fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
+        self.text(key, val);
+        Ok(())
+    }
+    fn emit_none(&mut self, _key: Key) -> slog::Result {
+        Ok(())
+    }
+    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
+        self.number(key, val);
+        Ok(())
+    }
+    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
+        if val.is_finite() {
+            self.number(key, val);
+        } else if self.key(key) {
+            // JSON has no NaN or infinity.
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+}
+
+/// One JSON object: `ts`, `level`, `msg`, then the fields in the order
+/// slog hands them over (the record's own, then its logger's).
+pub fn json(record: &Record, values: &OwnedKVList) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"ts\":\"");
+    out.extend_from_slice(timestamp().as_bytes());
+    out.extend_from_slice(b"\",\"level\":\"");
+    out.extend_from_slice(record.level().as_short_str().as_bytes());
+    out.extend_from_slice(b"\",\"msg\":");
+    match record.msg().as_str() {
+        Some(message) => json_text(&mut out, message),
+        None => json_text(&mut out, &record.msg().to_string()),
+    }
+    let mut fields = JsonFields {
+        out: &mut out,
+        written: vec!["ts", "level", "msg"],
+        scratch: String::new(),
+    };
+    // A serializer of our own never fails.
+    let _ = record.kv().serialize(record, &mut fields);
+    let _ = values.serialize(record, &mut fields);
+    out.extend_from_slice(b"}\n");
     out
 }
 
@@ -217,11 +363,10 @@ mod tests {
         type Ok = ();
         type Err = slog::Never;
         fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
-            let fields = Fields::collect(record, values);
             let line = if self.json {
-                json(record, &fields)
+                json(record, values)
             } else {
-                terminal(record, &fields)
+                terminal(record, values)
             };
             self.lines.lock().unwrap().extend(line);
             Ok(())
@@ -256,6 +401,44 @@ mod tests {
             "{line}"
         );
         assert_eq!(first.len(), stamp.len(), "{line}");
+    }
+
+    #[test]
+    fn the_cached_second_follows_the_clock() {
+        let first = chrono::DateTime::parse_from_rfc3339(&timestamp()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = chrono::DateTime::parse_from_rfc3339(&timestamp()).unwrap();
+        let apart = (second - first).num_milliseconds();
+        assert!((1100..3000).contains(&apart), "{first} then {second}");
+    }
+
+    #[test]
+    fn formatted_values_and_numbers_are_written_in_place() {
+        let id = 42;
+        let text = logged(
+            false,
+            |log| slog::info!(log, "message"; "id" => %format!("m-{id}"), "size" => 5usize, "fresh" => true, "ratio" => 0.5, "debug" => ?"a b"),
+        );
+        // slog hands a record's own fields over last first.
+        assert!(
+            text.contains(r#" INFO message debug="\"a b\"" ratio=0.5 fresh=true size=5 id=m-42 transport=websocket"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_json_key_is_written_once_the_records_own_first() {
+        let text = logged(
+            true,
+            |log| slog::info!(log, "hello"; "transport" => "mqtt", "msg" => "forged", "ts" => 1, "note" => %"a \"quoted\" \u{1b} value"),
+        );
+        let record: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(record["transport"], "mqtt", "{text}");
+        assert_eq!(record["msg"], "hello", "{text}");
+        assert!(record["ts"].is_string(), "{text}");
+        assert_eq!(record["note"], "a \"quoted\" \u{1b} value");
+        assert_eq!(text.matches("\"transport\"").count(), 1, "{text}");
+        assert!(text.starts_with("{\"ts\":\"20"), "{text}");
     }
 
     const FORGED: &str = "evil\n2026-11-25T00:00:00 INFO login ok action=login_ok user=rootadmin";

@@ -26,10 +26,9 @@ impl Drain for LineDrain {
     type Err = slog::Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
-        let fields = line::Fields::collect(record, values);
         let text = match self.format {
-            LogFormat::Terminal => line::terminal(record, &fields),
-            LogFormat::Json => line::json(record, &fields),
+            LogFormat::Terminal => line::terminal(record, values),
+            LogFormat::Json => line::json(record, values),
         };
         self.lines.send(text);
         Ok(())
