@@ -31,7 +31,7 @@ use neuralchat_testkit::process::cpu_secs;
 use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -47,7 +47,7 @@ mod ws_member;
 
 use bare_server::BareServer;
 use pinning::Pinning;
-use raw_reader::{Clock, RawReaders};
+use raw_reader::{wait_ready, Clock, RawReaders};
 use ws_member::{raw_tcp, real_member, ws_connect, FRAME_DEADLINE};
 
 /// Messages in flight: message `n` is sent once `n - WINDOW` reached all.
@@ -196,6 +196,17 @@ fn mqtt_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
     packet
 }
 
+/// Reads the broker's answer and checks that it is `expected` (a CONNACK
+/// or SUBACK that grants what was asked).
+async fn expect_reply(tcp: &mut TcpStream, expected: &[u8], what: &str) {
+    let mut reply = vec![0u8; expected.len()];
+    tokio::time::timeout(FRAME_DEADLINE, tcp.read_exact(&mut reply))
+        .await
+        .unwrap_or_else(|_| panic!("no {what}"))
+        .unwrap_or_else(|e| panic!("reading {what}: {e}"));
+    assert_eq!(reply, expected, "{what} refused");
+}
+
 /// An MQTT 3.1.1 client (clean session, keep-alive 10 minutes) subscribed
 /// at QoS 0 to `ROOM`, ready for a raw reader.
 async fn mqtt_subscriber(port: u16, id: &str, subscribe: bool) -> std::net::TcpStream {
@@ -209,12 +220,7 @@ async fn mqtt_subscriber(port: u16, id: &str, subscribe: bool) -> std::net::TcpS
     tcp.write_all(&mqtt_packet(0x10, connect))
         .await
         .expect("CONNECT");
-    let mut connack = [0u8; 4];
-    tokio::time::timeout(FRAME_DEADLINE, tcp.read_exact(&mut connack))
-        .await
-        .expect("no CONNACK")
-        .expect("reading CONNACK");
-    assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK refused");
+    expect_reply(&mut tcp, &[0x20, 2, 0, 0], "CONNACK").await;
     if subscribe {
         let mut body = vec![0, 1];
         body.extend(mqtt_string(ROOM));
@@ -222,12 +228,7 @@ async fn mqtt_subscriber(port: u16, id: &str, subscribe: bool) -> std::net::TcpS
         tcp.write_all(&mqtt_packet(0x82, body))
             .await
             .expect("SUBSCRIBE");
-        let mut suback = [0u8; 5];
-        tokio::time::timeout(FRAME_DEADLINE, tcp.read_exact(&mut suback))
-            .await
-            .expect("no SUBACK")
-            .expect("reading SUBACK");
-        assert_eq!(suback, [0x90, 3, 0, 1, 0], "SUBACK refused");
+        expect_reply(&mut tcp, &[0x90, 3, 0, 1, 0], "SUBACK").await;
     }
     tcp.into_std().expect("a std TCP stream")
 }
@@ -264,15 +265,7 @@ where
             })
         })
         .collect();
-    let waited = Instant::now();
-    while ready.load(Ordering::Relaxed) < count {
-        assert!(
-            waited.elapsed() < Duration::from_secs(300),
-            "only {} of {count} receivers got ready",
-            ready.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&ready, count, "receiving").await;
     clock.readers.store(count, Ordering::Relaxed);
     Room {
         clock,

@@ -78,7 +78,7 @@ mod ws_member;
 
 use bare_server::BareServer;
 use pinning::Pinning;
-use raw_reader::{Clock, RawReaders};
+use raw_reader::{wait_ready, Clock, RawReaders};
 use ws_member::{next_text, raw_tcp, real_member, ws_connect, Ws, FRAME_DEADLINE};
 
 fn main() {
@@ -901,18 +901,6 @@ async fn busy_run(
         incomplete,
         send_secs,
         setup_secs,
-    }
-}
-
-async fn wait_ready(ready: &AtomicUsize, count: usize, what: &str) {
-    let waited = Instant::now();
-    while ready.load(Ordering::Relaxed) < count {
-        assert!(
-            waited.elapsed() < Duration::from_secs(300),
-            "only {} of {count} {what} members got ready",
-            ready.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -110,6 +110,20 @@ impl RawReaders {
     }
 }
 
+/// Waits (at most 5 minutes) until `ready` counts `count` members of
+/// `what` set up.
+pub async fn wait_ready(ready: &AtomicUsize, count: usize, what: &str) {
+    let waited = Instant::now();
+    while ready.load(Ordering::Relaxed) < count {
+        assert!(
+            waited.elapsed() < Duration::from_secs(300),
+            "only {} of {count} {what} members got ready",
+            ready.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<(u32, u64)> {
     let mut got = Vec::with_capacity(clock.seen.len());
     let mut buf = vec![0u8; 16 * 1024];
