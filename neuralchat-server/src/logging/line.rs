@@ -32,7 +32,7 @@ fn cut_at(text: &str) -> Option<usize> {
 /// Writes the time of a line: RFC 3339, UTC, milliseconds. The text up to
 /// the second is formatted once a second per thread and reused: a chat
 /// server logs thousands of lines a second.
-fn write_timestamp(out: &mut String) {
+fn write_timestamp(out: &mut impl fmt::Write) {
     thread_local! {
         /// The second last formatted on this thread, and its text.
         static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
@@ -48,12 +48,13 @@ fn write_timestamp(out: &mut String) {
             let _ = write!(cached.1, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
             cached.0 = second;
         }
-        out.push_str(&cached.1);
+        let _ = out.write_str(&cached.1);
     });
     let _ = write!(out, ".{millis:03}Z");
 }
 
 /// The time of a line as its own string.
+#[cfg(test)]
 fn timestamp() -> String {
     let mut out = String::with_capacity(24);
     write_timestamp(&mut out);
@@ -215,7 +216,7 @@ struct JsonFields<'a> {
     /// already there).
     out: &'a mut Vec<u8>,
     /// The keys written so far.
-    written: Vec<Key>,
+    written: WrittenKeys,
     /// Room for a value that first has to be formatted.
     scratch: String,
 }
@@ -223,7 +224,7 @@ struct JsonFields<'a> {
 impl JsonFields<'_> {
     /// Writes `,"key":` and says true, or false for a key already written.
     fn key(&mut self, key: Key) -> bool {
-        if self.written.contains(&key) {
+        if self.written.contains(key) {
             return false;
         }
         self.written.push(key);
@@ -243,6 +244,55 @@ impl JsonFields<'_> {
         if self.key(key) {
             let _ = std::io::Write::write_fmt(self.out, format_args!("{number}"));
         }
+    }
+}
+
+/// The keys of a JSON line written so far: a line has a handful, kept
+/// without an allocation; more go to a list.
+struct WrittenKeys {
+    /// The first keys.
+    first: [Key; 16],
+    /// How many of `first` are used.
+    used: usize,
+    /// The keys after the first 16.
+    more: Vec<Key>,
+}
+
+impl WrittenKeys {
+    fn new(keys: [Key; 3]) -> Self {
+        let mut written = WrittenKeys {
+            first: [""; 16],
+            used: 0,
+            more: Vec::new(),
+        };
+        for key in keys {
+            written.push(key);
+        }
+        written
+    }
+
+    fn contains(&self, key: Key) -> bool {
+        self.first[..self.used].contains(&key) || self.more.contains(&key)
+    }
+
+    fn push(&mut self, key: Key) {
+        match self.first.get_mut(self.used) {
+            Some(slot) => {
+                *slot = key;
+                self.used += 1;
+            }
+            None => self.more.push(key),
+        }
+    }
+}
+
+/// Text written into a byte line.
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
     }
 }
 
@@ -325,7 +375,7 @@ impl Serializer for JsonFields<'_> {
 pub fn json(record: &Record, values: &OwnedKVList) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"ts\":\"");
-    out.extend_from_slice(timestamp().as_bytes());
+    write_timestamp(&mut ByteWriter(&mut out));
     out.extend_from_slice(b"\",\"level\":\"");
     out.extend_from_slice(record.level().as_short_str().as_bytes());
     out.extend_from_slice(b"\",\"msg\":");
@@ -335,7 +385,7 @@ pub fn json(record: &Record, values: &OwnedKVList) -> Vec<u8> {
     }
     let mut fields = JsonFields {
         out: &mut out,
-        written: vec!["ts", "level", "msg"],
+        written: WrittenKeys::new(["ts", "level", "msg"]),
         scratch: String::new(),
     };
     // A serializer of our own never fails.
@@ -439,6 +489,23 @@ mod tests {
         assert_eq!(record["note"], "a \"quoted\" \u{1b} value");
         assert_eq!(text.matches("\"transport\"").count(), 1, "{text}");
         assert!(text.starts_with("{\"ts\":\"20"), "{text}");
+    }
+
+    #[test]
+    fn a_json_line_with_many_keys_still_writes_each_once() {
+        let text = logged(true, |log| {
+            let log = log.new(slog::o!("k19" => "logger", "transport" => "again"));
+            slog::info!(log, "many"; "k1" => 1, "k2" => 2, "k3" => 3, "k4" => 4, "k5" => 5,
+                "k6" => 6, "k7" => 7, "k8" => 8, "k9" => 9, "k10" => 10, "k11" => 11,
+                "k12" => 12, "k13" => 13, "k14" => 14, "k15" => 15, "k16" => 16,
+                "k17" => 17, "k18" => 18, "k19" => 19)
+        });
+        let record: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(record["k19"], 19, "{text}");
+        assert_eq!(record["k1"], 1, "{text}");
+        assert_eq!(text.matches("\"k19\"").count(), 1, "{text}");
+        assert_eq!(text.matches("\"transport\"").count(), 1, "{text}");
+        assert_eq!(record["transport"], "again", "{text}");
     }
 
     const FORGED: &str = "evil\n2026-11-25T00:00:00 INFO login ok action=login_ok user=rootadmin";
