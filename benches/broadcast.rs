@@ -24,7 +24,8 @@
 //! path (each message is stored before it fans out), not in the peers'.
 //!
 //! Run: `cargo build --release -p neuralchat-server && cargo bench --bench
-//! broadcast` (needs `ulimit -n` above the largest size plus 300).
+//! broadcast` (needs `ulimit -n` above the largest size plus 300). The
+//! table is also written as JSON to `<target>/bench-results/broadcast.json`.
 
 use neuralchat_testkit::bin::{bench_server, env_usize};
 use neuralchat_testkit::process::cpu_secs;
@@ -42,6 +43,8 @@ mod bare_server;
 mod pinning;
 #[path = "common/raw_reader.rs"]
 mod raw_reader;
+#[path = "common/report.rs"]
+mod report;
 #[path = "common/ws_member.rs"]
 mod ws_member;
 
@@ -111,6 +114,31 @@ fn main() {
                 );
             }
         }
+        let results: Vec<_> = rows
+            .iter()
+            .flat_map(|(receivers, real, bare, mqtt)| {
+                [
+                    ("neuralchat-server", real),
+                    ("bare broadcast", bare),
+                    ("Mosquitto QoS 0", mqtt),
+                ]
+                .map(|(name, run)| {
+                    serde_json::json!({
+                        "receivers": receivers,
+                        "server": name,
+                        "messages_per_sec": run.messages_per_sec,
+                        "deliveries_per_sec": run.deliveries_per_sec,
+                        "vs_bare": run.deliveries_per_sec / bare.deliveries_per_sec,
+                        "server_cpu_us_per_delivery": run.cpu_us,
+                        "missing": run.missing,
+                        "each_delivery_p50_ms": run.p50_ms,
+                        "each_delivery_p99_ms": run.p99_ms,
+                        "pinned": run.pinned,
+                    })
+                })
+            })
+            .collect();
+        report::save("broadcast", serde_json::json!({ "window": WINDOW, "secs": secs, "runs": results }));
     });
 }
 

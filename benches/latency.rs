@@ -21,6 +21,8 @@
 //!    to core 0 and this process to the last core. `LATENCY_BUSY_RATE` may
 //!    be a list (`10,25,50,100`): one busy run per rate, and a plot of
 //!    latency against load, `<target>/bench-plots/busy-room-latency.png`.
+//!    Every part's figures are also written as JSON to
+//!    `<target>/bench-results/latency.json`.
 //!
 //! Run: `cargo build --release -p neuralchat-server && cargo bench --bench latency`.
 //! The server binary is `NEURALCHAT_SERVER_BIN` when set, else
@@ -73,6 +75,8 @@ mod pinning;
 mod plot;
 #[path = "common/raw_reader.rs"]
 mod raw_reader;
+#[path = "common/report.rs"]
+mod report;
 #[path = "common/ws_member.rs"]
 mod ws_member;
 
@@ -237,6 +241,7 @@ async fn run(server_bin: PathBuf) {
     if !busy.is_empty() {
         plot_busy(&busy);
     }
+    save_results(bot.as_ref(), quiet.as_ref(), &busy);
     println!(
         "\nserver log: {} lines; `rate_limited` {rate_limited}×, `slow_consumer` {slow}× (both should be 0)",
         log.lines().count()
@@ -1031,4 +1036,58 @@ fn plot_busy(runs: &[BusyResult]) {
         Ok(()) => println!("\nplot: {}", path.display()),
         Err(e) => println!("\nno plot: {e}"),
     }
+}
+
+/// The figures of every part run, as JSON (`report::save`).
+fn save_results(bot: Option<&BotResult>, quiet: Option<&QuietResult>, busy: &[BusyResult]) {
+    let bot = bot.map(|bot| {
+        let sizes: Vec<Value> = bot
+            .sizes
+            .iter()
+            .map(|size| {
+                let first = |rounds: &[Round]| median_of(rounds, |r| r.first);
+                let whole = |rounds: &[Round]| median_of(rounds, |r| r.whole);
+                json!({
+                    "max_tokens": size.max_tokens,
+                    "first_token_ms": {"direct": first(&size.direct), "through_server": first(&size.through)},
+                    "whole_reply_ms": {"direct": whole(&size.direct), "through_server": whole(&size.through)},
+                    "added_before_first_token_ms": first(&size.through) - first(&size.direct),
+                })
+            })
+            .collect();
+        json!({ "rounds": bot.rounds, "sizes": sizes })
+    });
+    let quiet = quiet.map(|q| {
+        json!({
+            "messages": q.messages,
+            "neuralchat_server_ms": {"p50": pct(&q.real, 50.0), "p99": pct(&q.real, 99.0)},
+            "bare_ms": {"p50": pct(&q.bare, 50.0), "p99": pct(&q.bare, 99.0)},
+        })
+    });
+    let run = |r: &BusyRun| {
+        json!({
+            "each_delivery_ms": {"p50": pct(&r.deliveries, 50.0), "p99": pct(&r.deliveries, 99.0)},
+            "every_receiver_ms": {"p50": pct(&r.all_received, 50.0), "p99": pct(&r.all_received, 99.0)},
+            "delivered_per_sec": r.throughput,
+            "missing": r.missing,
+            "server_cpu_us_per_delivery": r.server_cpu_us,
+            "clients_cpu_us_per_delivery": r.client_cpu_us,
+        })
+    };
+    let busy: Vec<Value> = busy
+        .iter()
+        .map(|b| {
+            json!({
+                "members": b.members,
+                "messages_per_sec": b.rate,
+                "pinned": b.pinned,
+                "neuralchat_server": run(&b.real),
+                "bare": run(&b.bare),
+            })
+        })
+        .collect();
+    report::save(
+        "latency",
+        json!({ "bot": bot, "quiet": quiet, "busy": busy }),
+    );
 }

@@ -24,14 +24,18 @@
 //! load off the server's core, as issue 9's own measurement did. With
 //! `THROUGHPUT_POSTGRES=1` the server and the peer use a throwaway
 //! PostgreSQL server (the testkit's, `initdb` on a free port; a fresh
-//! database for each) instead of SQLite files. What it leaves out: mesh
-//! relaying.
+//! database for each) instead of SQLite files. The figures are also
+//! written as JSON to `<target>/bench-results/throughput.json`. What it
+//! leaves out: mesh relaying.
 
 use neuralchat_testkit::bin::{bench_server, env_usize};
-use neuralchat_testkit::process::cpu_secs;
+use neuralchat_testkit::process::{self, cpu_secs};
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::json;
 use std::time::{Duration, Instant};
+
+#[path = "common/report.rs"]
+mod report;
 
 /// Messages each sender keeps in flight.
 const WINDOW: usize = 32;
@@ -74,6 +78,7 @@ fn main() {
     println!("peer: the store alone (Db::append_event, 256 per transaction): {raw:.0} events/s");
     println!("| scenario | group commit | messages/s | vs store alone | server CPU µs/message | mean room batch | mean group commit | stored = acked |");
     println!("|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
     rt.block_on(async {
         for (name, rooms, senders_per_room) in [
             ("1 room, 1 sender", 1, 1),
@@ -99,9 +104,34 @@ fn main() {
                     r.mean_batch,
                     if r.stored == r.acked { "yes" } else { "NO" }
                 );
+                rows.push(json!({
+                    "scenario": name,
+                    "group_commit": group_commit,
+                    "messages_per_sec": rate,
+                    "vs_store_alone": rate / raw,
+                    "server_cpu_us_per_message": r.cpu_secs * 1e6 / r.acked.max(1) as f64,
+                    "mean_room_batch": r.mean_room_batch,
+                    "mean_group_commit": r.mean_batch,
+                    "acked": r.acked,
+                    "stored": r.stored,
+                }));
             }
         }
     });
+    let database = if postgres.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    report::save(
+        "throughput",
+        json!({
+            "database": database,
+            "secs_per_scenario": secs,
+            "store_alone_events_per_sec": raw,
+            "scenarios": rows,
+        }),
+    );
 }
 
 /// One scenario's outcome.
@@ -260,12 +290,7 @@ fn stored_messages(url: &str) -> u64 {
 
 /// Pins every thread of process `pid` to core 0 (`taskset -a -p`).
 fn pin_to_core_0(pid: u32) {
-    let status = std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", "0", &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("taskset (util-linux) runs");
-    assert!(status.success(), "taskset could not pin the server");
+    assert!(process::pin(pid, "0"), "taskset could not pin the server");
 }
 
 /// Sends with `WINDOW` messages in flight until `deadline`, then waits for
