@@ -14,18 +14,20 @@ pub struct Pinning {
 
 impl Pinning {
     pub fn apply(server_pid: u32) -> Pinning {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let all = format!("0-{}", cores - 1);
-        if cores < 2 {
+        let (all, cpus) = allowed_cpus();
+        if cpus.len() < 2 {
             return Pinning { cores: None, all };
         }
-        let server = if cores == 2 {
-            "0".to_string()
-        } else {
-            format!("0-{}", cores - 2)
-        };
-        let load = (cores - 1).to_string();
-        let pinned = process::pin(server_pid, &server) && process::pin(std::process::id(), &load);
+        let (load, server) = cpus.split_last().map_or((0, &[][..]), |(l, s)| (*l, s));
+        let server: Vec<String> = server.iter().map(usize::to_string).collect();
+        let (server, load) = (server.join(","), load.to_string());
+        let pinned = process::pin(server_pid, &server);
+        let pinned = pinned
+            && (process::pin(std::process::id(), &load) || {
+                // Half pinned is worse than not pinned: give the server back.
+                process::pin(server_pid, &all);
+                false
+            });
         Pinning {
             cores: pinned.then_some((server, load)),
             all,
@@ -46,4 +48,26 @@ impl Pinning {
             None => "not pinned".into(),
         }
     }
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` in
+/// /proc/self/status, such as `0-3,8`): the list as written and each CPU.
+fn allowed_cpus() -> (String, Vec<usize>) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(str::trim)
+        .unwrap_or("0")
+        .to_string();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let mut ends = part.splitn(2, '-').map(|n| n.trim().parse::<usize>());
+        match (ends.next(), ends.next()) {
+            (Some(Ok(first)), Some(Ok(last))) => cpus.extend(first..=last),
+            (Some(Ok(only)), None) => cpus.push(only),
+            _ => {}
+        }
+    }
+    (list, cpus)
 }

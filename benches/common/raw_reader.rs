@@ -140,14 +140,16 @@ async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<
         let mut ended = false;
         while let Some(found) = memchr::memmem::find(&buf[at..filled], KEY) {
             let digits = at + found + KEY.len();
+            // The end marker (`end"`, which may end the stream: an MQTT
+            // payload has only `}` after it) or six digits.
+            if buf[digits..filled].starts_with(b"end\"") {
+                ended = true;
+                break;
+            }
             if filled - digits < 6 {
                 break;
             }
             at = digits + 6;
-            if &buf[digits..digits + 4] == b"end\"" {
-                ended = true;
-                break;
-            }
             let number = std::str::from_utf8(&buf[digits..digits + 6])
                 .ok()
                 .and_then(|d| d.parse::<usize>().ok());

@@ -183,10 +183,6 @@ async fn bridge(
     tokio::pin!(shutting_down);
     let ending = loop {
         tokio::select! {
-            // Outgoing frames first: when one is waiting, it is written
-            // without polling the other branches (the hot path of a busy
-            // room). The others are polled whenever no frame waits.
-            biased;
             frame = frames.recv() => match frame {
                 Some(frame) => if writer.text(frame).await.is_err() { break Ending::Gone },
                 // The session is gone.

@@ -41,7 +41,7 @@ fn write_timestamp(out: &mut impl fmt::Write) {
     let second = now.timestamp();
     // A leap second reads as 1000 ms and more; keep three digits.
     let millis = now.timestamp_subsec_millis().min(999);
-    SECOND.with(|cached| {
+    let cached = SECOND.try_with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != second {
             cached.1.clear();
@@ -50,6 +50,10 @@ fn write_timestamp(out: &mut impl fmt::Write) {
         }
         let _ = out.write_str(&cached.1);
     });
+    if cached.is_err() {
+        // A record logged while this thread's locals are torn down.
+        let _ = write!(out, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
+    }
     let _ = write!(out, ".{millis:03}Z");
 }
 
@@ -360,11 +364,9 @@ impl Serializer for JsonFields<'_> {
         Ok(())
     }
     fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
-        if val.is_finite() {
-            self.number(key, val);
-        } else if self.key(key) {
-            // JSON has no NaN or infinity.
-            self.out.extend_from_slice(b"null");
+        if self.key(key) {
+            // serde_json's shortest form; NaN and infinity (not JSON) as null.
+            let _ = serde_json::to_writer(&mut *self.out, &val);
         }
         Ok(())
     }
