@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 /// WebSocket frames up to this many times the protocol's frame limit are
 /// read and answered with `frame_too_large`; larger ones close the socket.
 const WS_SLACK: usize = 4;
+/// At most this many queued frames are written in one turn of the bridge.
+const QUEUED_BATCH: usize = 32;
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
@@ -183,11 +185,11 @@ async fn bridge(
     tokio::pin!(shutting_down);
     let ending = loop {
         tokio::select! {
-            frame = frames.recv() => match frame {
-                Some(frame) => if writer.text(frame).await.is_err() { break Ending::Gone },
-                // The session is gone.
-                None => break Ending::Close(None, CloseCode::Normal, String::new()),
-            },
+            // In this order: the signals that end the connection, the
+            // client's side, then outgoing frames (a queue that never
+            // empties cannot hold back a close or the client's next frame),
+            // then the heartbeat.
+            biased;
             _ = &mut shutting_down => {
                 let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
                 break Ending::Close(Some(error), CloseCode::Restart, "shutting_down".into());
@@ -245,6 +247,13 @@ async fn bridge(
                     }
                 }
             }
+            frame = frames.recv() => match frame {
+                Some(frame) => if writer.text(frame).await.is_err() || write_queued(&mut frames, &mut writer).await.is_err() {
+                    break Ending::Gone
+                },
+                // The session is gone.
+                None => break Ending::Close(None, CloseCode::Normal, String::new()),
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() > heartbeat.silence_limit {
                     debug!(log, "client silent too long; closing");
@@ -256,6 +265,23 @@ async fn bridge(
     };
     session.do_send(Disconnect);
     finish_connection(writer, stream, ending).await;
+}
+
+/// Writes the frames already queued behind the one just written, at most
+/// [`QUEUED_BATCH`]: one turn of the bridge's loop (which polls every
+/// branch) for a run of frames instead of one per frame, while a close, a
+/// shutdown or the client's next frame still waits at most that many.
+async fn write_queued(
+    frames: &mut tokio::sync::mpsc::Receiver<ByteString>,
+    writer: &mut Writer,
+) -> Result<(), Gone> {
+    for _ in 0..QUEUED_BATCH {
+        let Ok(frame) = frames.try_recv() else {
+            break;
+        };
+        writer.text(frame).await?;
+    }
+    Ok(())
 }
 
 /// How a connection ends.
