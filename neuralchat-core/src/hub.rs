@@ -171,8 +171,7 @@ impl Handler<OpenRoom> for Hub {
         }
         let store = self.shared.store.clone();
         let name = msg.name.clone();
-        let context_capacity =
-            u32::try_from(self.shared.config.bot_context_capacity()).unwrap_or(u32::MAX);
+        let context_capacity = self.shared.config.bot_context_capacity();
         let load = async move {
             let room = name.clone();
             let state = store
@@ -194,13 +193,14 @@ impl Handler<OpenRoom> for Hub {
                     let Some(settings) = db.room_settings(&room)? else {
                         return Ok(Err(Refused::Unknown));
                     };
-                    let recent = match context_capacity {
+                    let recent = match u32::try_from(context_capacity).unwrap_or(u32::MAX) {
                         0 => Vec::new(),
                         n => db.messages_after(&room, settings.context_from, n)?,
                     };
                     Ok(Ok(RoomState {
                         members: db.members(&room)?,
                         bans: db.bans(&room)?,
+                        context_capacity,
                         recent,
                         name: room,
                         settings,

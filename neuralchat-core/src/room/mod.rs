@@ -54,8 +54,11 @@ pub(crate) struct RoomState {
     pub members: Vec<(String, String)>,
     /// Banned users.
     pub bans: Vec<String>,
+    /// How many messages the room remembers for its bots (the most any
+    /// bot reads).
+    pub context_capacity: usize,
     /// The latest messages since the bots' context start, oldest first
-    /// (as many as the bots read).
+    /// (at most `context_capacity`).
     pub recent: Vec<Event>,
 }
 
@@ -105,7 +108,7 @@ impl Room {
     /// A room loaded from the store.
     pub fn new(state: RoomState, hub: Addr<Hub>, shared: Arc<Shared>) -> Self {
         let memory = memory::Memory::new(
-            shared.config.bot_context_capacity(),
+            state.context_capacity,
             state.settings.context_from,
             state.recent,
         );
