@@ -228,9 +228,12 @@ impl EventKind {
         well_formed.then(|| Self::Other(s.to_owned()))
     }
 
-    /// Whether the event is something a person said (bots read these).
+    /// The kinds of what a person says (bots read these).
+    pub const SPEECH: [EventKind; 2] = [Self::Message, Self::Action];
+
+    /// Whether the event is something a person said (one of [`Self::SPEECH`]).
     pub fn is_speech(&self) -> bool {
-        matches!(self, Self::Message | Self::Action)
+        Self::SPEECH.contains(self)
     }
 }
 

@@ -998,7 +998,8 @@ impl Conn<'_> {
         speech_only: bool,
     ) -> Result<Vec<Event>, StoreError> {
         let after = after.map(|id| id.to_string());
-        let speech = [EventKind::Message.as_str(), EventKind::Action.as_str()];
+        let kinds = EventKind::SPEECH;
+        let speech: Vec<&str> = kinds.iter().map(EventKind::as_str).collect();
         let rows: Vec<EventRow> = with_conn!(self, conn => {
             let mut query = events::table
                 .filter(events::room.eq(room))
