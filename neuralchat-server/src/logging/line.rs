@@ -108,6 +108,19 @@ fn terminal_value(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// The text of `args`: as written in the code when it has no arguments,
+/// otherwise formatted into `scratch`.
+fn as_text<'a>(args: &fmt::Arguments, scratch: &'a mut String) -> &'a str {
+    match args.as_str() {
+        Some(text) => text,
+        None => {
+            scratch.clear();
+            let _ = scratch.write_fmt(*args);
+            scratch
+        }
+    }
+}
+
 /// Writes a record's fields (its own, then its logger's) straight into a
 /// terminal line, without gathering them first.
 struct TerminalFields<'a> {
@@ -123,19 +136,17 @@ impl TerminalFields<'_> {
         self.out.push_str(key);
         self.out.push('=');
     }
+
+    fn number(&mut self, key: Key, number: impl fmt::Display) {
+        self.key(key);
+        let _ = write!(self.out, "{number}");
+    }
 }
 
 impl Serializer for TerminalFields<'_> {
     fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
         self.key(key);
-        match val.as_str() {
-            Some(text) => terminal_value(self.out, text),
-            None => {
-                self.scratch.clear();
-                let _ = self.scratch.write_fmt(*val);
-                terminal_value(self.out, &self.scratch);
-            }
-        }
+        terminal_value(self.out, as_text(val, &mut self.scratch));
         Ok(())
     }
     fn emit_str(&mut self, key: Key, val: &str) -> slog::Result {
@@ -147,18 +158,15 @@ impl Serializer for TerminalFields<'_> {
         Ok(())
     }
     fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
-        self.key(key);
-        self.out.push_str(if val { "true" } else { "false" });
+        self.number(key, val);
         Ok(())
     }
     fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
-        self.key(key);
-        let _ = write!(self.out, "{val}");
+        self.number(key, val);
         Ok(())
     }
     fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
-        self.key(key);
-        let _ = write!(self.out, "{val}");
+        self.number(key, val);
         Ok(())
     }
     fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
@@ -174,8 +182,7 @@ impl Serializer for TerminalFields<'_> {
         self.emit_i64(key, val as i64)
     }
     fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
-        self.key(key);
-        let _ = write!(self.out, "{val}");
+        self.number(key, val);
         Ok(())
     }
 }
@@ -187,14 +194,8 @@ pub fn terminal(record: &Record, values: &OwnedKVList) -> Vec<u8> {
     out.push(' ');
     out.push_str(record.level().as_short_str());
     out.push(' ');
-    let formatted;
-    let message = match record.msg().as_str() {
-        Some(message) => message,
-        None => {
-            formatted = record.msg().to_string();
-            &formatted
-        }
-    };
+    let mut formatted = String::new();
+    let message = as_text(record.msg(), &mut formatted);
     // The message is written bare unless it holds something unsafe.
     if cut_at(message).is_some() || message.chars().any(|c| must_escape(c) || c == '"') {
         terminal_value(&mut out, message);
@@ -316,15 +317,8 @@ fn json_text(out: &mut Vec<u8>, text: &str) {
 
 impl Serializer for JsonFields<'_> {
     fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
-        match val.as_str() {
-            Some(text) => self.text(key, text),
-            None => {
-                let mut scratch = std::mem::take(&mut self.scratch);
-                scratch.clear();
-                let _ = scratch.write_fmt(*val);
-                self.text(key, &scratch);
-                self.scratch = scratch;
-            }
+        if self.key(key) {
+            json_text(self.out, as_text(val, &mut self.scratch));
         }
         Ok(())
     }
@@ -381,10 +375,8 @@ pub fn json(record: &Record, values: &OwnedKVList) -> Vec<u8> {
     out.extend_from_slice(b"\",\"level\":\"");
     out.extend_from_slice(record.level().as_short_str().as_bytes());
     out.extend_from_slice(b"\",\"msg\":");
-    match record.msg().as_str() {
-        Some(message) => json_text(&mut out, message),
-        None => json_text(&mut out, &record.msg().to_string()),
-    }
+    let mut formatted = String::new();
+    json_text(&mut out, as_text(record.msg(), &mut formatted));
     let mut fields = JsonFields {
         out: &mut out,
         written: WrittenKeys::new(["ts", "level", "msg"]),
