@@ -1,8 +1,14 @@
-//! The WebSocket transport at `/ws`: a thin bridge between actix-ws and an
-//! engine session. It only moves text frames both ways, answers pings, and
-//! closes the socket when either side is done. Every write has a deadline:
-//! a client that stops reading is disconnected, its TCP connection shut
-//! down, instead of holding the server's resources forever.
+//! The WebSocket transport at `/ws`: a thin bridge between an engine
+//! session and the client's socket. The response body ([`outgoing`]) reads
+//! the session's outbox itself; the bridge task reads the client's frames,
+//! hands them to the session, answers pings, keeps the heartbeat and the
+//! write deadline ([`write_watch`]: a client that stops reading is
+//! disconnected, its TCP connection shut down, instead of holding the
+//! server's resources forever), and closes the socket when either side is
+//! done.
+
+mod outgoing;
+mod write_watch;
 
 use crate::admission::{origin_allowed, Admitted, OpenConnections};
 use crate::config::WebSocketConfig;
@@ -15,20 +21,22 @@ use bytestring::ByteString;
 use neuralchat_core::{
     client_address, ChatError, Disconnect, Engine, ErrorCode, Inbound, ServerFrame, SessionLink,
 };
+use outgoing::{Control, ControlSender, OutgoingBody, Queued};
 use slog::{debug, info, warn, Logger};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use write_watch::{Watch, WriteProgress};
 
 /// WebSocket frames up to this many times the protocol's frame limit are
 /// read and answered with `frame_too_large`; larger ones close the socket.
 const WS_SLACK: usize = 4;
-/// At most this many queued frames are written in one turn of the bridge.
-const QUEUED_BATCH: usize = 32;
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// Upgrades the request and starts the bridge task.
+/// Upgrades the request, answers with a body that writes the session's
+/// frames, and starts the bridge task.
 pub async fn endpoint(
     req: HttpRequest,
     body: web::Payload,
@@ -56,7 +64,9 @@ pub async fn endpoint(
             warn!(engine.logger(), "websocket refused"; "peer" => &peer, "code" => %e.code);
             ApiError(e)
         })?;
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
+    // actix-ws does the handshake and reads the client's frames; its
+    // session (a channel into its own body) is not used: our body writes.
+    let (response, _unused_session, stream) = actix_ws::handle(&req, body)?;
     let max = limits.max_frame_bytes;
     let ws_limit = max.saturating_mul(WS_SLACK);
     let stream = stream
@@ -66,22 +76,34 @@ pub async fn endpoint(
     let log = engine
         .logger()
         .new(slog::o!("transport" => "websocket", "peer" => peer.clone()));
+    let SessionLink {
+        session,
+        frames,
+        closed,
+    } = engine.connect("websocket", peer);
+    let progress = WriteProgress::new();
+    let (head, actix_ws_body) = response.into_parts();
+    let (outgoing, control) = OutgoingBody::new(frames, Arc::clone(&progress), actix_ws_body);
     let writer = Writer {
-        socket,
+        control,
         tcp: req.conn_data::<SocketHandle>().cloned(),
         deadline: Duration::from_secs(limits.write_deadline_secs),
-        log: log.clone(),
+        progress,
+        log,
     };
-    let link = engine.connect("websocket", peer);
     let closing = engine.closing();
     let heartbeat = Heartbeat {
         ping_every: Duration::from_secs(websocket.ping_secs),
         silence_limit: Duration::from_secs(websocket.silence_secs),
     };
-    actix_web::rt::spawn(bridge(
-        link, writer, stream, max, heartbeat, closing, admitted,
-    ));
-    Ok(response)
+    let client = Client {
+        session,
+        closed,
+        stream,
+        max_frame_bytes: max,
+    };
+    actix_web::rt::spawn(bridge(client, writer, heartbeat, closing, admitted));
+    Ok(head.set_body(outgoing).map_into_boxed_body())
 }
 
 /// Whether `error` is the client's byte stream ending before a frame was
@@ -95,49 +117,63 @@ fn stream_ended_mid_frame(error: &ProtocolError) -> bool {
         .is_some_and(|payload| matches!(payload, PayloadError::Incomplete(_)))
 }
 
-/// The writing side of one connection, every write bounded in time.
+/// The client's side of one connection and the session it talks to.
+struct Client {
+    /// The engine session.
+    session: actix::Addr<neuralchat_core::Session>,
+    /// Resolves when the engine closes the session.
+    closed: tokio::sync::oneshot::Receiver<neuralchat_core::CloseReason>,
+    /// The client's frames.
+    stream: actix_ws::AggregatedMessageStream,
+    /// The protocol's frame limit.
+    max_frame_bytes: usize,
+}
+
+/// What the bridge writes itself, and the write deadline.
 struct Writer {
-    /// The WebSocket.
-    socket: actix_ws::Session,
-    /// The TCP connection under it, to cut when a write cannot finish.
+    /// The response body's control queue.
+    control: ControlSender,
+    /// The TCP connection under it, to cut when writing cannot go on.
     tcp: Option<SocketHandle>,
-    /// How long one write may wait for the client to read.
+    /// How long a chunk handed to the connection may stay unwritten.
     deadline: Duration,
+    /// What the body last did, for the deadline.
+    progress: Arc<WriteProgress>,
     /// The connection's log.
     log: Logger,
 }
 
-/// A write that did not go through: the client left, or stopped reading.
+/// A write that cannot go through: the client left, or stopped reading.
 struct Gone;
 
 impl Writer {
-    /// Writes one text frame, or gives up on the connection.
-    async fn text(&mut self, frame: impl Into<ByteString>) -> Result<(), Gone> {
-        match tokio::time::timeout(self.deadline, self.socket.text(frame)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_closed)) => Err(Gone),
-            Err(_elapsed) => {
-                warn!(self.log, "client stopped reading; disconnecting";
-                    "code" => %ErrorCode::SlowConsumer, "waited_secs" => self.deadline.as_secs());
-                self.cut();
-                Err(Gone)
-            }
+    /// Queues a text frame ahead of the outbox's, or gives up on the
+    /// connection: a client that leaves this many of the bridge's frames
+    /// unread is not reading.
+    fn text(&self, frame: ByteString) -> Result<(), Gone> {
+        self.must(Control::Text(frame))
+    }
+
+    /// Queues the close frame, or gives up on the connection.
+    fn close(&self, reason: Option<CloseReason>) -> Result<(), Gone> {
+        self.must(Control::Close(reason))
+    }
+
+    /// Queues a frame that must be written.
+    fn must(&self, control: Control) -> Result<(), Gone> {
+        match self.control.send(control) {
+            Queued::Yes => Ok(()),
+            Queued::Full | Queued::Gone => Err(Gone),
         }
     }
 
-    /// Answers a ping (bounded like any write).
-    async fn pong(&mut self, bytes: &[u8]) -> Result<(), Gone> {
-        match tokio::time::timeout(self.deadline, self.socket.pong(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Gone),
-        }
-    }
-
-    /// Sends a ping (bounded like any write).
-    async fn ping(&mut self) -> Result<(), Gone> {
-        match tokio::time::timeout(self.deadline, self.socket.ping(b"")).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Gone),
+    /// Queues a ping or a pong; one that does not fit is dropped (the
+    /// heartbeat and the write deadline deal with a client that does not
+    /// read).
+    fn control(&self, control: Control) -> Result<(), Gone> {
+        match self.control.send(control) {
+            Queued::Yes | Queued::Full => Ok(()),
+            Queued::Gone => Err(Gone),
         }
     }
 
@@ -158,20 +194,20 @@ struct Heartbeat {
 }
 
 async fn bridge(
-    link: SessionLink,
-    mut writer: Writer,
-    mut stream: actix_ws::AggregatedMessageStream,
-    max_frame_bytes: usize,
+    client: Client,
+    writer: Writer,
     heartbeat: Heartbeat,
     mut closing: tokio::sync::watch::Receiver<bool>,
     _admitted: Admitted,
 ) {
-    let SessionLink {
+    let Client {
         session,
-        mut frames,
         mut closed,
-    } = link;
+        mut stream,
+        max_frame_bytes,
+    } = client;
     let log = writer.log.clone();
+    let progress = Arc::clone(&writer.progress);
     let mut ping = tokio::time::interval(heartbeat.ping_every);
     let mut last_heard = Instant::now();
     // The client frame being handed to the session. While it waits (the
@@ -180,15 +216,20 @@ async fn bridge(
     // pings and closes keep flowing.
     let mut handing: Option<Handing> = None;
     // Made once: a fresh `wait_for` on every turn of the loop would register
-    // and drop a waiter for every frame written.
+    // and drop a waiter for every frame read.
     let shutting_down = closing.wait_for(|closing| *closing);
     tokio::pin!(shutting_down);
+    // The write deadline: asleep until the body hands a chunk over, then
+    // looking again when the oldest unwritten chunk's deadline comes.
+    let woken = progress.woken();
+    tokio::pin!(woken);
+    let mut watching = false;
+    let look_again = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(look_again);
     let ending = loop {
         tokio::select! {
             // In this order: the signals that end the connection, the
-            // client's side, then outgoing frames (a queue that never
-            // empties cannot hold back a close or the client's next frame),
-            // then the heartbeat.
+            // client's side, then the write deadline and the heartbeat.
             biased;
             _ = &mut shutting_down => {
                 let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
@@ -217,11 +258,11 @@ async fn bridge(
                         Err(_) => {
                             let error = ChatError::new(ErrorCode::BadJson, "a binary frame must hold UTF-8 JSON text");
                             warn!(log, "binary frame is not UTF-8"; "code" => %error.code, "bytes" => bytes.len());
-                            if writer.text(ServerFrame::error(error, None).encode()).await.is_err() { break Ending::Gone }
+                            if writer.text(ServerFrame::error(error, None).encode()).is_err() { break Ending::Gone }
                         }
                     },
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if writer.pong(&bytes).await.is_err() { break Ending::Gone }
+                        if writer.control(Control::Pong(bytes)).is_err() { break Ending::Gone }
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     Some(Ok(AggregatedMessage::Close(_))) | None => break Ending::ClientClosed,
@@ -247,19 +288,27 @@ async fn bridge(
                     }
                 }
             }
-            frame = frames.recv() => match frame {
-                Some(frame) => if writer.text(frame).await.is_err() || write_queued(&mut frames, &mut writer).await.is_err() {
-                    break Ending::Gone
-                },
-                // The session is gone.
-                None => break Ending::Close(None, CloseCode::Normal, String::new()),
+            () = &mut woken, if !watching => {
+                woken.set(progress.woken());
+                watching = true;
+                look_again.as_mut().reset(tokio::time::Instant::now() + writer.deadline);
+            }
+            () = &mut look_again, if watching => match progress.check(writer.deadline) {
+                Watch::Stalled => {
+                    warn!(log, "client stopped reading; disconnecting";
+                        "code" => %ErrorCode::SlowConsumer, "waited_secs" => writer.deadline.as_secs());
+                    writer.cut();
+                    break Ending::Gone;
+                }
+                Watch::Until(until) => look_again.as_mut().reset(until),
+                Watch::Idle => watching = false,
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() > heartbeat.silence_limit {
                     debug!(log, "client silent too long; closing");
                     break Ending::Close(None, CloseCode::Away, "timeout".into());
                 }
-                if writer.ping().await.is_err() { break Ending::Gone }
+                if writer.control(Control::Ping).is_err() { break Ending::Gone }
             }
         }
     };
@@ -267,28 +316,11 @@ async fn bridge(
     finish_connection(writer, stream, ending).await;
 }
 
-/// Writes the frames already queued behind the one just written, at most
-/// [`QUEUED_BATCH`]: one turn of the bridge's loop (which polls every
-/// branch) for a run of frames instead of one per frame, while a close, a
-/// shutdown or the client's next frame still waits at most that many.
-async fn write_queued(
-    frames: &mut tokio::sync::mpsc::Receiver<ByteString>,
-    writer: &mut Writer,
-) -> Result<(), Gone> {
-    for _ in 0..QUEUED_BATCH {
-        let Ok(frame) = frames.try_recv() else {
-            break;
-        };
-        writer.text(frame).await?;
-    }
-    Ok(())
-}
-
 /// How a connection ends.
 enum Ending {
     /// The client closed it (or its stream ended).
     ClientClosed,
-    /// A write failed: the connection is gone or was cut.
+    /// Writing cannot go on: the connection is gone or was cut.
     Gone,
     /// The server closes it: an error frame to send first, the close code
     /// and its description.
@@ -299,14 +331,17 @@ enum Ending {
 /// client's close reply, and cuts the TCP connection if it does not come:
 /// a closing connection never waits on a client that does not read.
 async fn finish_connection(
-    mut writer: Writer,
+    writer: Writer,
     mut stream: actix_ws::AggregatedMessageStream,
     ending: Ending,
 ) {
     let (error, code, description) = match ending {
         Ending::Close(error, code, description) => (error, code, description),
+        // The close frame answers the client's; the body ends with it.
         Ending::ClientClosed => {
-            let _ = tokio::time::timeout(CLOSE_WAIT, writer.socket.close(None)).await;
+            if writer.close(None).is_err() {
+                writer.cut();
+            }
             return;
         }
         Ending::Gone => {
@@ -314,28 +349,21 @@ async fn finish_connection(
             return;
         }
     };
-    // A closing connection waits briefly, not a whole write deadline, for
-    // a client that may have stopped reading.
-    writer.deadline = writer.deadline.min(CLOSE_WAIT);
-    if let Some(error) = error {
-        if writer
-            .text(ServerFrame::error(error, None).encode())
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
+    let error_queued = match error {
+        Some(error) => writer.text(ServerFrame::error(error, None).encode()),
+        None => Ok(()),
+    };
     let description = (!description.is_empty()).then_some(description);
     let reason = CloseReason { code, description };
-    let Writer {
-        socket, tcp, log, ..
-    } = writer;
+    if error_queued
+        .and_then(|()| writer.close(Some(reason)))
+        .is_err()
+    {
+        writer.cut();
+        return;
+    }
+    // Read until the client's close reply (or the end of the stream).
     let closed_cleanly = tokio::time::timeout(CLOSE_WAIT, async {
-        if socket.close(Some(reason)).await.is_err() {
-            return;
-        }
-        // Read until the client's close reply (or the end of the stream).
         while let Some(Ok(message)) = stream.recv().await {
             if matches!(message, AggregatedMessage::Close(_)) {
                 break;
@@ -345,10 +373,8 @@ async fn finish_connection(
     .await
     .is_ok();
     if !closed_cleanly {
-        info!(log, "no close reply; cutting the connection");
-        if let Some(tcp) = tcp {
-            tcp.shut_down();
-        }
+        info!(writer.log, "no close reply; cutting the connection");
+        writer.cut();
     }
 }
 

@@ -1,0 +1,266 @@
+//! The WebSocket response body. It reads the session's outbox itself, so a
+//! frame goes from the room's fan-out straight to the connection's writer:
+//! no task in between wakes up to copy it into a second channel. Frames
+//! that wait together are written into one chunk, which the connection
+//! writes to its socket in one go. The bridge's own frames (pongs, pings,
+//! an error before a close, the close) come through a small control queue
+//! and go out before the outbox's.
+
+use super::write_watch::WriteProgress;
+use actix_http::ws::{CloseReason, OpCode, Parser};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// How many control frames may wait. A client that leaves more than this
+/// unread is not reading: further pings and pongs are dropped, and an
+/// error frame or a close that does not fit cuts the connection.
+const CONTROL_CAPACITY: usize = 8;
+/// A chunk takes no further frames once it holds this many bytes.
+const CHUNK_BYTES: usize = 16 * 1024;
+/// RFC 6455: a control frame's payload is at most 125 bytes.
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// A frame the bridge writes itself.
+#[derive(Debug)]
+pub(super) enum Control {
+    /// A text frame (an `error` frame the engine did not send).
+    Text(ByteString),
+    /// A ping with an empty payload.
+    Ping,
+    /// The answer to the client's ping, with its payload.
+    Pong(Bytes),
+    /// The close frame: the body ends once it is written.
+    Close(Option<CloseReason>),
+}
+
+/// What became of a control frame handed to the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Queued {
+    /// It will be written, after the control frames before it.
+    Yes,
+    /// The control queue is full: the client is not reading.
+    Full,
+    /// The body is gone: so is the connection.
+    Gone,
+}
+
+/// The bridge's side of the control queue.
+#[derive(Debug)]
+pub(super) struct ControlSender(mpsc::Sender<Control>);
+
+impl ControlSender {
+    /// Queues a control frame without waiting.
+    pub(super) fn send(&self, control: Control) -> Queued {
+        match self.0.try_send(control) {
+            Ok(()) => Queued::Yes,
+            Err(mpsc::error::TrySendError::Full(_)) => Queued::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Queued::Gone,
+        }
+    }
+}
+
+/// The body of a WebSocket's `101` response: every frame the server sends
+/// on that connection.
+pub(super) struct OutgoingBody {
+    /// The session's outbox: the engine's frames, in order.
+    frames: mpsc::Receiver<ByteString>,
+    /// Whether the outbox may still bring frames (its senders are alive).
+    frames_open: bool,
+    /// The bridge's frames, written first.
+    control: mpsc::Receiver<Control>,
+    /// Set once the close frame is in `buf` (or the bridge is gone): the
+    /// body ends after `buf` is handed over.
+    closing: bool,
+    /// Frames encoded and not yet handed to the connection.
+    buf: BytesMut,
+    /// What the write deadline watches.
+    progress: Arc<WriteProgress>,
+    /// actix-ws's own body, never polled. actix-ws's message stream (the
+    /// client's frames, which the bridge reads) learns that the connection
+    /// is over when this body is dropped, so it lives exactly as long as
+    /// the body that replaced it.
+    _actix_ws_body: BoxBody,
+}
+
+impl OutgoingBody {
+    /// A body writing `frames` and the bridge's control frames; returns it
+    /// with the bridge's side of the control queue.
+    pub(super) fn new(
+        frames: mpsc::Receiver<ByteString>,
+        progress: Arc<WriteProgress>,
+        actix_ws_body: BoxBody,
+    ) -> (Self, ControlSender) {
+        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
+        let body = OutgoingBody {
+            frames,
+            frames_open: true,
+            control,
+            closing: false,
+            buf: BytesMut::new(),
+            progress,
+            _actix_ws_body: actix_ws_body,
+        };
+        (body, ControlSender(control_tx))
+    }
+
+    /// Encodes one control frame; returns whether it was the close.
+    fn encode_control(&mut self, control: Control) -> bool {
+        match control {
+            Control::Text(text) => {
+                Parser::write_message(&mut self.buf, text.as_bytes(), OpCode::Text, true, false)
+            }
+            Control::Ping => Parser::write_message(&mut self.buf, [], OpCode::Ping, true, false),
+            Control::Pong(payload) => {
+                let payload = payload.slice(..payload.len().min(MAX_CONTROL_PAYLOAD));
+                Parser::write_message(&mut self.buf, payload, OpCode::Pong, true, false)
+            }
+            Control::Close(reason) => {
+                Parser::write_close(&mut self.buf, reason, false);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Encodes what waits, control frames first, into `buf`.
+    fn fill(&mut self, cx: &mut Context<'_>) {
+        while !self.closing {
+            match self.control.poll_recv(cx) {
+                Poll::Ready(Some(control)) => self.closing = self.encode_control(control),
+                // The bridge is gone: the connection is over.
+                Poll::Ready(None) => self.closing = true,
+                Poll::Pending => break,
+            }
+        }
+        while !self.closing && self.frames_open && self.buf.len() < CHUNK_BYTES {
+            match self.frames.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => Parser::write_message(
+                    &mut self.buf,
+                    frame.as_bytes(),
+                    OpCode::Text,
+                    true,
+                    false,
+                ),
+                // The session is gone; the bridge closes the connection.
+                Poll::Ready(None) => self.frames_open = false,
+                Poll::Pending => break,
+            }
+        }
+    }
+}
+
+impl MessageBody for OutgoingBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        this.fill(cx);
+        if !this.buf.is_empty() {
+            this.progress.handed_chunk();
+            // A fresh buffer each time: an idle connection keeps none.
+            return Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())));
+        }
+        this.progress.caught_up();
+        if this.closing {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_http::ws::CloseCode;
+    use std::future::poll_fn;
+
+    /// The next chunk, or `None` when the body ended; panics if it waits.
+    async fn next(body: &mut OutgoingBody) -> Option<Vec<u8>> {
+        let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut *body).poll_next(cx))).await;
+        match polled {
+            Poll::Ready(Some(Ok(chunk))) => Some(chunk.to_vec()),
+            Poll::Ready(None) => None,
+            Poll::Pending => panic!("the body waits"),
+        }
+    }
+
+    fn body() -> (OutgoingBody, mpsc::Sender<ByteString>, ControlSender) {
+        let (frames_tx, frames) = mpsc::channel(16);
+        let (body, control) = OutgoingBody::new(frames, WriteProgress::new(), BoxBody::new(()));
+        (body, frames_tx, control)
+    }
+
+    #[tokio::test]
+    async fn frames_waiting_together_go_out_in_one_chunk_after_control_frames() {
+        let (mut body, frames, control) = body();
+        frames.try_send("ab".into()).unwrap();
+        frames.try_send("c".into()).unwrap();
+        assert_eq!(
+            control.send(Control::Pong(Bytes::from_static(b"p"))),
+            Queued::Yes
+        );
+        let chunk = next(&mut body).await.unwrap();
+        // Pong (0x8A) first, then two unmasked final text frames (0x81).
+        assert_eq!(chunk, b"\x8a\x01p\x81\x02ab\x81\x01c");
+    }
+
+    #[tokio::test]
+    async fn the_close_frame_ends_the_body_and_drops_what_is_queued_behind_it() {
+        let (mut body, frames, control) = body();
+        let reason = CloseReason {
+            code: CloseCode::Policy,
+            description: Some("slow_consumer".into()),
+        };
+        assert_eq!(control.send(Control::Text("{}".into())), Queued::Yes);
+        assert_eq!(control.send(Control::Close(Some(reason))), Queued::Yes);
+        frames.try_send("late".into()).unwrap();
+        let chunk = next(&mut body).await.unwrap();
+        let mut expected = b"\x81\x02{}\x88\x0f\x03\xf0".to_vec();
+        expected.extend_from_slice(b"slow_consumer");
+        assert_eq!(chunk, expected);
+        assert_eq!(next(&mut body).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_long_pong_is_cut_to_the_control_frame_limit() {
+        let (mut body, _frames, control) = body();
+        let payload = Bytes::from(vec![b'x'; 300]);
+        assert_eq!(control.send(Control::Pong(payload)), Queued::Yes);
+        let chunk = next(&mut body).await.unwrap();
+        assert_eq!(chunk.len(), 2 + MAX_CONTROL_PAYLOAD);
+        assert_eq!(chunk[1] as usize, MAX_CONTROL_PAYLOAD);
+    }
+
+    #[tokio::test]
+    async fn a_full_control_queue_says_so_and_a_dropped_body_says_gone() {
+        let (body, _frames, control) = body();
+        for _ in 0..CONTROL_CAPACITY {
+            assert_eq!(control.send(Control::Ping), Queued::Yes);
+        }
+        assert_eq!(control.send(Control::Ping), Queued::Full);
+        drop(body);
+        assert_eq!(control.send(Control::Ping), Queued::Gone);
+    }
+
+    #[tokio::test]
+    async fn the_body_ends_when_the_bridge_is_gone() {
+        let (mut body, frames, control) = body();
+        frames.try_send("x".into()).unwrap();
+        drop(control);
+        assert_eq!(next(&mut body).await, None);
+    }
+}
