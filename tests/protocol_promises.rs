@@ -16,6 +16,7 @@ use tokio::time::Instant;
 const PASSWORD: &str = "password-123";
 
 /// WebSocket opcodes (RFC 6455) the raw client looks at.
+const OP_CONTINUATION: u8 = 0x0;
 const OP_TEXT: u8 = 0x1;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
@@ -66,6 +67,33 @@ impl RawWs {
             Ok(Ok(n)) => {
                 self.buf.extend_from_slice(&chunk[..n]);
                 true
+            }
+        }
+    }
+
+    /// Sends one frame, masked as a client must, final (`fin`) or not.
+    async fn send(&mut self, opcode: u8, fin: bool, payload: &[u8]) {
+        let mut frame = vec![if fin { 0x80 | opcode } else { opcode }];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+        }
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.tcp.write_all(&frame).await.unwrap();
+    }
+
+    /// The next text frame, skipping pings; `None` once the stream ended.
+    async fn text(&mut self, deadline: Instant) -> Option<Value> {
+        loop {
+            match self.frame(deadline).await? {
+                (OP_PING, _) => continue,
+                (OP_TEXT, payload) => return Some(serde_json::from_slice(&payload).unwrap()),
+                (opcode, payload) => panic!("frame {opcode:#x} {payload:?}, not text"),
             }
         }
     }
@@ -899,4 +927,34 @@ async fn after_logout_the_log_in_deadline_applies_again() {
         after >= Duration::from_millis(1_500),
         "closed {after:?} after logout"
     );
+}
+
+/// 13. A message may come in fragments (RFC 6455 continuation frames): it
+///     is read as one frame, and bounded like one: fragments joining to
+///     more than 4× the frame limit close the connection with 1009 after an
+///     `error` frame with code `frame_too_large`.
+#[tokio::test]
+async fn a_message_in_fragments_is_one_frame_bounded_like_one() {
+    let server = ServerProcess::start(
+        ServerOptions::new().env("NEURALCHAT_LIMITS__MAX_FRAME_BYTES", "1024"),
+    )
+    .await
+    .unwrap();
+    let mut raw = RawWs::connect(server.port()).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(raw.text(deadline).await.unwrap()["type"], "hello");
+    raw.send(OP_TEXT, false, br#"{"type":"#).await;
+    raw.send(OP_CONTINUATION, false, br#""dance","ref""#).await;
+    raw.send(OP_CONTINUATION, true, br#":"f1"}"#).await;
+    let answer = raw.text(deadline).await.unwrap();
+    assert_eq!(answer["code"], "unknown_type", "{answer}");
+    assert_eq!(answer["ref"], "f1", "{answer}");
+    // 3,000 + 3,000 bytes: each fragment under 4,096, the message over.
+    raw.send(OP_TEXT, false, &[b' '; 3_000]).await;
+    raw.send(OP_CONTINUATION, true, &[b' '; 3_000]).await;
+    let answer = raw.text(deadline).await.unwrap();
+    assert_eq!(answer["code"], "frame_too_large", "{answer}");
+    let (opcode, payload) = raw.frame(deadline).await.unwrap();
+    assert_eq!(opcode, OP_CLOSE);
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
 }

@@ -1,12 +1,13 @@
 //! The WebSocket transport at `/ws`: a thin bridge between an engine
 //! session and the client's socket. The response body ([`outgoing`]) reads
-//! the session's outbox itself; the bridge task reads the client's frames,
-//! hands them to the session, answers pings, keeps the heartbeat and the
+//! the session's outbox itself; the bridge task reads the client's frames
+//! ([`incoming`]), hands them to the session, answers pings, keeps the heartbeat and the
 //! write deadline ([`write_watch`]: a client that stops reading is
 //! disconnected, its TCP connection shut down, instead of holding the
 //! server's resources forever), and closes the socket when either side is
 //! done.
 
+mod incoming;
 mod outgoing;
 mod write_watch;
 
@@ -14,10 +15,10 @@ use crate::admission::{origin_allowed, Admitted, OpenConnections};
 use crate::config::WebSocketConfig;
 use crate::connection::SocketHandle;
 use crate::rest::ApiError;
-use actix_web::error::PayloadError;
+use actix_http::ws::{CloseCode, CloseReason};
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
+use incoming::{ClientFrames, Incoming, IncomingError};
 use neuralchat_core::{
     client_address, ChatError, Disconnect, Engine, ErrorCode, Inbound, ServerFrame, SessionLink,
 };
@@ -25,9 +26,8 @@ use outgoing::{Control, ControlSender, OutgoingBody, Queued};
 use slog::{debug, info, warn, Logger};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use write_watch::{Watch, WriteProgress};
+use write_watch::Watch;
 
 /// WebSocket frames up to this many times the protocol's frame limit are
 /// read and answered with `frame_too_large`; larger ones close the socket.
@@ -64,15 +64,9 @@ pub async fn endpoint(
             warn!(engine.logger(), "websocket refused"; "peer" => &peer, "code" => %e.code);
             ApiError(e)
         })?;
-    // actix-ws does the handshake and reads the client's frames; its
-    // session (a channel into its own body) is not used: our body writes.
-    let (response, _unused_session, stream) = actix_ws::handle(&req, body)?;
+    let mut handshake = actix_http::ws::handshake(req.head())?;
     let max = limits.max_frame_bytes;
-    let ws_limit = max.saturating_mul(WS_SLACK);
-    let stream = stream
-        .max_frame_size(ws_limit)
-        .aggregate_continuations()
-        .max_continuation_size(ws_limit);
+    let stream = ClientFrames::new(body, max.saturating_mul(WS_SLACK));
     let log = engine
         .logger()
         .new(slog::o!("transport" => "websocket", "peer" => peer.clone()));
@@ -81,14 +75,11 @@ pub async fn endpoint(
         frames,
         closed,
     } = engine.connect("websocket", peer);
-    let progress = WriteProgress::new();
-    let (head, actix_ws_body) = response.into_parts();
-    let (outgoing, control) = OutgoingBody::new(frames, Arc::clone(&progress), actix_ws_body);
+    let (outgoing, control) = OutgoingBody::new(frames);
     let writer = Writer {
         control,
         tcp: req.conn_data::<SocketHandle>().cloned(),
         deadline: Duration::from_secs(limits.write_deadline_secs),
-        progress,
         log,
     };
     let closing = engine.closing();
@@ -103,18 +94,7 @@ pub async fn endpoint(
         max_frame_bytes: max,
     };
     actix_web::rt::spawn(bridge(client, writer, heartbeat, closing, admitted));
-    Ok(head.set_body(outgoing).map_into_boxed_body())
-}
-
-/// Whether `error` is the client's byte stream ending before a frame was
-/// complete (actix-ws wraps the payload's `Incomplete` in an I/O error).
-fn stream_ended_mid_frame(error: &ProtocolError) -> bool {
-    let ProtocolError::Io(io) = error else {
-        return false;
-    };
-    io.get_ref()
-        .and_then(|inner| inner.downcast_ref::<PayloadError>())
-        .is_some_and(|payload| matches!(payload, PayloadError::Incomplete(_)))
+    Ok(HttpResponse::from(handshake.message_body(outgoing)?).map_into_boxed_body())
 }
 
 /// The client's side of one connection and the session it talks to.
@@ -124,7 +104,7 @@ struct Client {
     /// Resolves when the engine closes the session.
     closed: tokio::sync::oneshot::Receiver<neuralchat_core::CloseReason>,
     /// The client's frames.
-    stream: actix_ws::AggregatedMessageStream,
+    stream: ClientFrames<web::Payload>,
     /// The protocol's frame limit.
     max_frame_bytes: usize,
 }
@@ -137,8 +117,6 @@ struct Writer {
     tcp: Option<SocketHandle>,
     /// How long a chunk handed to the connection may stay unwritten.
     deadline: Duration,
-    /// What the body last did, for the deadline.
-    progress: Arc<WriteProgress>,
     /// The connection's log.
     log: Logger,
 }
@@ -207,7 +185,6 @@ async fn bridge(
         max_frame_bytes,
     } = client;
     let log = writer.log.clone();
-    let progress = Arc::clone(&writer.progress);
     let mut ping = tokio::time::interval(heartbeat.ping_every);
     let mut last_heard = Instant::now();
     // The client frame being handed to the session. While it waits (the
@@ -219,96 +196,101 @@ async fn bridge(
     // and drop a waiter for every frame read.
     let shutting_down = closing.wait_for(|closing| *closing);
     tokio::pin!(shutting_down);
-    // The write deadline: asleep until the body hands a chunk over, then
-    // looking again when the oldest unwritten chunk's deadline comes.
-    let woken = progress.woken();
-    tokio::pin!(woken);
-    let mut watching = false;
-    let look_again = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(look_again);
-    let ending = loop {
-        tokio::select! {
-            // In this order: the signals that end the connection, the
-            // client's side, then the write deadline and the heartbeat.
-            biased;
-            _ = &mut shutting_down => {
-                let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
-                break Ending::Close(Some(error), CloseCode::Restart, "shutting_down".into());
-            }
-            reason = &mut closed => {
-                let Ok(reason) = reason else { break Ending::Gone };
-                warn!(log, "closing session"; "code" => %reason.code, "reason" => &reason.message);
-                let description = reason.code.to_string();
-                let error = ChatError::new(reason.code, reason.message);
-                break Ending::Close(Some(error), CloseCode::Policy, description);
-            }
-            handed = finish(&mut handing), if handing.is_some() => {
-                handing = None;
-                if handed.is_err() { break Ending::Gone }
-            }
-            message = stream.recv(), if handing.is_none() => {
-                last_heard = Instant::now();
-                match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
-                        handing = Some(Box::pin(session.send(Inbound(text.to_string()))));
-                    }
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
-                        // Frames are JSON text; a binary frame is read as UTF-8 text.
-                        Ok(text) => handing = Some(Box::pin(session.send(Inbound(text)))),
-                        Err(_) => {
-                            let error = ChatError::new(ErrorCode::BadJson, "a binary frame must hold UTF-8 JSON text");
-                            warn!(log, "binary frame is not UTF-8"; "code" => %error.code, "bytes" => bytes.len());
-                            if writer.text(ServerFrame::error(error, None).encode()).is_err() { break Ending::Gone }
+    // The write deadline's state borrows the writer, so it lives in a
+    // block of its own: the writer goes on to close the connection.
+    let ending = {
+        let progress = writer.control.progress();
+        // The write deadline: asleep until the body hands a chunk over, then
+        // looking again when the oldest unwritten chunk's deadline comes.
+        let woken = progress.woken();
+        tokio::pin!(woken);
+        let mut watching = false;
+        let look_again = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(look_again);
+        loop {
+            tokio::select! {
+                // In this order: the signals that end the connection, the
+                // client's side, then the write deadline and the heartbeat.
+                biased;
+                _ = &mut shutting_down => {
+                    let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
+                    break Ending::Close(Some(error), CloseCode::Restart, "shutting_down".into());
+                }
+                reason = &mut closed => {
+                    let Ok(reason) = reason else { break Ending::Gone };
+                    warn!(log, "closing session"; "code" => %reason.code, "reason" => &reason.message);
+                    let description = reason.code.to_string();
+                    let error = ChatError::new(reason.code, reason.message);
+                    break Ending::Close(Some(error), CloseCode::Policy, description);
+                }
+                handed = finish(&mut handing), if handing.is_some() => {
+                    handing = None;
+                    if handed.is_err() { break Ending::Gone }
+                }
+                message = stream.next(), if handing.is_none() => {
+                    last_heard = Instant::now();
+                    match message {
+                        Some(Ok(Incoming::Text(text))) => {
+                            handing = Some(Box::pin(session.send(Inbound(text))));
                         }
-                    },
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if writer.control(Control::Pong(bytes)).is_err() { break Ending::Gone }
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(_))) | None => break Ending::ClientClosed,
-                    Some(Err(ProtocolError::Overflow)) => {
-                        let error = ChatError::new(
-                            ErrorCode::FrameTooLarge,
-                            format!("frame over {} bytes; closing", max_frame_bytes.saturating_mul(WS_SLACK)),
-                        );
-                        warn!(log, "oversize websocket frame"; "code" => %error.code);
-                        break Ending::Close(Some(error), CloseCode::Size, "frame_too_large".into());
-                    }
-                    // A client that sends its Close and hangs up at once can
-                    // have both arrive in one read; actix-ws then reports the
-                    // end of the payload instead of the Close. That is a
-                    // client leaving, not a protocol error.
-                    Some(Err(e)) if stream_ended_mid_frame(&e) => {
-                        debug!(log, "client left"; "detail" => %e);
-                        break Ending::ClientClosed;
-                    }
-                    Some(Err(e)) => {
-                        warn!(log, "websocket protocol error"; "error" => %e);
-                        break Ending::Close(None, CloseCode::Protocol, String::new());
+                        Some(Ok(Incoming::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                            // Frames are JSON text; a binary frame is read as UTF-8 text.
+                            Ok(text) => handing = Some(Box::pin(session.send(Inbound(text)))),
+                            Err(_) => {
+                                let error = ChatError::new(ErrorCode::BadJson, "a binary frame must hold UTF-8 JSON text");
+                                warn!(log, "binary frame is not UTF-8"; "code" => %error.code, "bytes" => bytes.len());
+                                if writer.text(ServerFrame::error(error, None).encode()).is_err() { break Ending::Gone }
+                            }
+                        },
+                        Some(Ok(Incoming::Ping(bytes))) => {
+                            if writer.control(Control::Pong(bytes)).is_err() { break Ending::Gone }
+                        }
+                        Some(Ok(Incoming::Pong)) => {}
+                        Some(Ok(Incoming::Close)) | None => break Ending::ClientClosed,
+                        Some(Err(IncomingError::TooLarge)) => {
+                            let error = ChatError::new(
+                                ErrorCode::FrameTooLarge,
+                                format!("frame over {} bytes; closing", max_frame_bytes.saturating_mul(WS_SLACK)),
+                            );
+                            warn!(log, "oversize websocket frame"; "code" => %error.code);
+                            break Ending::Close(Some(error), CloseCode::Size, "frame_too_large".into());
+                        }
+                        // A client that sends its Close and hangs up at once can
+                        // have both arrive in one read, and the connection then
+                        // reports the end of the bytes inside a frame. That is a
+                        // client leaving, not a protocol error.
+                        Some(Err(IncomingError::ClientLeft)) => {
+                            debug!(log, "client left mid-frame");
+                            break Ending::ClientClosed;
+                        }
+                        Some(Err(IncomingError::Protocol(e))) => {
+                            warn!(log, "websocket protocol error"; "error" => e);
+                            break Ending::Close(None, CloseCode::Protocol, String::new());
+                        }
                     }
                 }
-            }
-            () = &mut woken, if !watching => {
-                woken.set(progress.woken());
-                watching = true;
-                look_again.as_mut().reset(tokio::time::Instant::now() + writer.deadline);
-            }
-            () = &mut look_again, if watching => match progress.check(writer.deadline) {
-                Watch::Stalled => {
-                    warn!(log, "client stopped reading; disconnecting";
-                        "code" => %ErrorCode::SlowConsumer, "waited_secs" => writer.deadline.as_secs());
-                    writer.cut();
-                    break Ending::Gone;
+                () = &mut woken, if !watching => {
+                    woken.set(progress.woken());
+                    watching = true;
+                    look_again.as_mut().reset(tokio::time::Instant::now() + writer.deadline);
                 }
-                Watch::Until(until) => look_again.as_mut().reset(until),
-                Watch::Idle => watching = false,
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > heartbeat.silence_limit {
-                    debug!(log, "client silent too long; closing");
-                    break Ending::Close(None, CloseCode::Away, "timeout".into());
+                () = &mut look_again, if watching => match progress.check(writer.deadline) {
+                    Watch::Stalled => {
+                        warn!(log, "client stopped reading; disconnecting";
+                            "code" => %ErrorCode::SlowConsumer, "waited_secs" => writer.deadline.as_secs());
+                        writer.cut();
+                        break Ending::Gone;
+                    }
+                    Watch::Until(until) => look_again.as_mut().reset(until),
+                    Watch::Idle => watching = false,
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > heartbeat.silence_limit {
+                        debug!(log, "client silent too long; closing");
+                        break Ending::Close(None, CloseCode::Away, "timeout".into());
+                    }
+                    if writer.control(Control::Ping).is_err() { break Ending::Gone }
                 }
-                if writer.control(Control::Ping).is_err() { break Ending::Gone }
             }
         }
     };
@@ -330,11 +312,7 @@ enum Ending {
 /// Sends the last error and the close frame, waits briefly for the
 /// client's close reply, and cuts the TCP connection if it does not come:
 /// a closing connection never waits on a client that does not read.
-async fn finish_connection(
-    writer: Writer,
-    mut stream: actix_ws::AggregatedMessageStream,
-    ending: Ending,
-) {
+async fn finish_connection(writer: Writer, mut stream: ClientFrames<web::Payload>, ending: Ending) {
     let (error, code, description) = match ending {
         Ending::Close(error, code, description) => (error, code, description),
         // The close frame answers the client's; the body ends with it.
@@ -364,8 +342,8 @@ async fn finish_connection(
     }
     // Read until the client's close reply (or the end of the stream).
     let closed_cleanly = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(message)) = stream.recv().await {
-            if matches!(message, AggregatedMessage::Close(_)) {
+        while let Some(Ok(message)) = stream.next().await {
+            if message == Incoming::Close {
                 break;
             }
         }
@@ -386,19 +364,5 @@ async fn finish(handing: &mut Option<Handing>) -> Result<(), actix::MailboxError
     match handing {
         Some(send) => send.await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_incomplete_payload_is_a_client_leaving() {
-        let eof = ProtocolError::Io(std::io::Error::other(PayloadError::Incomplete(None)));
-        assert!(stream_ended_mid_frame(&eof));
-        let other_io = ProtocolError::Io(std::io::Error::other(PayloadError::Overflow));
-        assert!(!stream_ended_mid_frame(&other_io));
-        assert!(!stream_ended_mid_frame(&ProtocolError::BadOpCode));
     }
 }

@@ -8,12 +8,15 @@
 
 use super::write_watch::WriteProgress;
 use actix_http::ws::{CloseReason, OpCode, Parser};
-use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::body::{BodySize, MessageBody};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
+use futures_util::task::AtomicWaker;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
@@ -50,18 +53,64 @@ pub(super) enum Queued {
     Gone,
 }
 
-/// The bridge's side of the control queue.
+/// What the bridge and the body share: one small allocation per
+/// connection (a channel would allocate a block of slots up front, on
+/// every idle connection).
 #[derive(Debug)]
-pub(super) struct ControlSender(mpsc::Sender<Control>);
+struct Link {
+    /// Control frames waiting, at most [`CONTROL_CAPACITY`].
+    control: Mutex<VecDeque<Control>>,
+    /// Wakes the body when a control frame comes or the bridge goes.
+    body_waker: AtomicWaker,
+    /// Set when the bridge drops its side: the connection is over.
+    bridge_gone: AtomicBool,
+    /// Set when the body is dropped: nothing more will be written.
+    body_gone: AtomicBool,
+    /// What the write deadline watches.
+    progress: WriteProgress,
+}
+
+impl Link {
+    /// The control queue, even if a thread panicked while holding it (a
+    /// queue of frames stays consistent).
+    fn control(&self) -> std::sync::MutexGuard<'_, VecDeque<Control>> {
+        self.control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The bridge's side of the body: its control queue and write progress.
+#[derive(Debug)]
+pub(super) struct ControlSender(Arc<Link>);
 
 impl ControlSender {
     /// Queues a control frame without waiting.
     pub(super) fn send(&self, control: Control) -> Queued {
-        match self.0.try_send(control) {
-            Ok(()) => Queued::Yes,
-            Err(mpsc::error::TrySendError::Full(_)) => Queued::Full,
-            Err(mpsc::error::TrySendError::Closed(_)) => Queued::Gone,
+        if self.0.body_gone.load(Ordering::SeqCst) {
+            return Queued::Gone;
         }
+        {
+            let mut queue = self.0.control();
+            if queue.len() >= CONTROL_CAPACITY {
+                return Queued::Full;
+            }
+            queue.push_back(control);
+        }
+        self.0.body_waker.wake();
+        Queued::Yes
+    }
+
+    /// What the body last did, for the write deadline.
+    pub(super) fn progress(&self) -> &WriteProgress {
+        &self.0.progress
+    }
+}
+
+impl Drop for ControlSender {
+    fn drop(&mut self) {
+        self.0.bridge_gone.store(true, Ordering::SeqCst);
+        self.0.body_waker.wake();
     }
 }
 
@@ -72,41 +121,34 @@ pub(super) struct OutgoingBody {
     frames: mpsc::Receiver<ByteString>,
     /// Whether the outbox may still bring frames (its senders are alive).
     frames_open: bool,
-    /// The bridge's frames, written first.
-    control: mpsc::Receiver<Control>,
+    /// Shared with the bridge: its frames, written first.
+    link: Arc<Link>,
     /// Set once the close frame is in `buf` (or the bridge is gone): the
     /// body ends after `buf` is handed over.
     closing: bool,
     /// Frames encoded and not yet handed to the connection.
     buf: BytesMut,
-    /// What the write deadline watches.
-    progress: Arc<WriteProgress>,
-    /// actix-ws's own body, never polled. actix-ws's message stream (the
-    /// client's frames, which the bridge reads) learns that the connection
-    /// is over when this body is dropped, so it lives exactly as long as
-    /// the body that replaced it.
-    _actix_ws_body: BoxBody,
 }
 
 impl OutgoingBody {
     /// A body writing `frames` and the bridge's control frames; returns it
-    /// with the bridge's side of the control queue.
-    pub(super) fn new(
-        frames: mpsc::Receiver<ByteString>,
-        progress: Arc<WriteProgress>,
-        actix_ws_body: BoxBody,
-    ) -> (Self, ControlSender) {
-        let (control_tx, control) = mpsc::channel(CONTROL_CAPACITY);
+    /// with the bridge's side.
+    pub(super) fn new(frames: mpsc::Receiver<ByteString>) -> (Self, ControlSender) {
+        let link = Arc::new(Link {
+            control: Mutex::new(VecDeque::new()),
+            body_waker: AtomicWaker::new(),
+            bridge_gone: AtomicBool::new(false),
+            body_gone: AtomicBool::new(false),
+            progress: WriteProgress::new(),
+        });
         let body = OutgoingBody {
             frames,
             frames_open: true,
-            control,
+            link: Arc::clone(&link),
             closing: false,
             buf: BytesMut::new(),
-            progress,
-            _actix_ws_body: actix_ws_body,
         };
-        (body, ControlSender(control_tx))
+        (body, ControlSender(link))
     }
 
     /// Encodes one control frame; returns whether it was the close.
@@ -130,13 +172,20 @@ impl OutgoingBody {
 
     /// Encodes what waits, control frames first, into `buf`.
     fn fill(&mut self, cx: &mut Context<'_>) {
+        self.link.body_waker.register(cx.waker());
+        let link = Arc::clone(&self.link);
+        let mut control = link.control();
         while !self.closing {
-            match self.control.poll_recv(cx) {
-                Poll::Ready(Some(control)) => self.closing = self.encode_control(control),
-                // The bridge is gone: the connection is over.
-                Poll::Ready(None) => self.closing = true,
-                Poll::Pending => break,
+            match control.pop_front() {
+                Some(frame) => self.closing = self.encode_control(frame),
+                None => break,
             }
+        }
+        drop(control);
+        // The bridge is gone (after queueing its close, if it had one to
+        // send): the connection is over.
+        if link.bridge_gone.load(Ordering::SeqCst) {
+            self.closing = true;
         }
         while !self.closing && self.frames_open && self.buf.len() < CHUNK_BYTES {
             match self.frames.poll_recv(cx) {
@@ -155,6 +204,12 @@ impl OutgoingBody {
     }
 }
 
+impl Drop for OutgoingBody {
+    fn drop(&mut self) {
+        self.link.body_gone.store(true, Ordering::SeqCst);
+    }
+}
+
 impl MessageBody for OutgoingBody {
     type Error = Infallible;
 
@@ -169,11 +224,11 @@ impl MessageBody for OutgoingBody {
         let this = self.get_mut();
         this.fill(cx);
         if !this.buf.is_empty() {
-            this.progress.handed_chunk();
+            this.link.progress.handed_chunk();
             // A fresh buffer each time: an idle connection keeps none.
             return Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())));
         }
-        this.progress.caught_up();
+        this.link.progress.caught_up();
         if this.closing {
             Poll::Ready(None)
         } else {
@@ -200,7 +255,7 @@ mod tests {
 
     fn body() -> (OutgoingBody, mpsc::Sender<ByteString>, ControlSender) {
         let (frames_tx, frames) = mpsc::channel(16);
-        let (body, control) = OutgoingBody::new(frames, WriteProgress::new(), BoxBody::new(()));
+        let (body, control) = OutgoingBody::new(frames);
         (body, frames_tx, control)
     }
 

@@ -7,7 +7,6 @@
 //! when there is something to watch, not by a timer on every connection.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -41,13 +40,13 @@ pub(super) enum Watch {
 
 impl WriteProgress {
     /// A connection that owes nothing yet.
-    pub(super) fn new() -> Arc<Self> {
-        Arc::new(WriteProgress {
+    pub(super) fn new() -> Self {
+        WriteProgress {
             base: Instant::now(),
             owed_since: AtomicU64::new(0),
             watched: AtomicBool::new(false),
             wake: Notify::new(),
-        })
+        }
     }
 
     /// The body handed a chunk to the connection.
