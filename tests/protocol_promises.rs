@@ -958,3 +958,33 @@ async fn a_message_in_fragments_is_one_frame_bounded_like_one() {
     assert_eq!(opcode, OP_CLOSE);
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
 }
+
+/// 14. A client's close is answered with a close frame, and the server
+///     then ends the TCP connection (RFC 6455: the server closes first),
+///     without waiting for the client to hang up.
+#[tokio::test]
+async fn a_client_close_is_answered_and_the_server_ends_the_connection() {
+    let server = ServerProcess::start(ServerOptions::new()).await.unwrap();
+    let mut raw = RawWs::connect(server.port()).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(raw.text(deadline).await.unwrap()["type"], "hello");
+    let asked = Instant::now();
+    raw.send(OP_CLOSE, true, &1000u16.to_be_bytes()).await;
+    let answer = loop {
+        match raw.frame(deadline).await {
+            Some((OP_PING, _)) => continue,
+            other => break other,
+        }
+    };
+    let (opcode, _) = answer.expect("no close answer");
+    assert_eq!(opcode, OP_CLOSE);
+    // The stream ends: nothing more, and no wait for our own hang-up
+    // (the server gives up on a close after a second; this one is answered
+    // and ended as soon as its answer is written).
+    assert!(raw.frame(deadline).await.is_none());
+    assert!(
+        asked.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        asked.elapsed()
+    );
+}

@@ -436,11 +436,7 @@ async fn a_node_trusting_the_wrong_ca_stays_down_with_the_error_in_healthz() {
     let error = link["last_error"].as_str().unwrap();
     assert!(error.contains("TLS"), "{link}");
     assert!(error.contains(&other.ca.display().to_string()), "{link}");
-    assert!(
-        node.log_text().contains("mesh link cannot connect"),
-        "{}",
-        node.log_tail()
-    );
+    node.wait_for_log("mesh link cannot connect").await.unwrap();
 }
 
 #[tokio::test]

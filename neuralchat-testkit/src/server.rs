@@ -340,6 +340,19 @@ impl ServerProcess {
         String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
     }
 
+    /// Waits (up to 10 s) until the log contains `needle`: the server
+    /// writes its log on a thread of its own, a little after the event.
+    pub async fn wait_for_log(&self, needle: &str) -> Result<()> {
+        let started = std::time::Instant::now();
+        while !self.log_text().contains(needle) {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("the server never logged {needle:?}:\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// The end of the log, for error messages.
     pub fn log_tail(&self) -> String {
         let text = self.log_text();

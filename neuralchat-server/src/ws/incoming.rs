@@ -9,6 +9,11 @@ use actix_web::error::PayloadError;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
+/// The largest WebSocket frame header: 2 bytes, an 8-byte length, a mask.
+const MAX_HEADER: usize = 14;
+/// An empty read buffer holding more room than this is given back.
+const KEPT_CAPACITY: usize = 4 * 1024;
+
 /// One message from the client.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Incoming {
@@ -77,6 +82,14 @@ where
                     Ok(None) => continue,
                     Err(e) => return Some(Err(e)),
                 },
+                // The frame at the front is incomplete. The codec refuses
+                // one over the limit only once all of it has come, so a
+                // client declaring a huge frame would make this buffer grow
+                // without end: a frame's header is at most 14 bytes, so
+                // more than that past the limit is a frame over it.
+                Ok(None) if self.buf.len() > self.max_bytes.saturating_add(MAX_HEADER) => {
+                    return Some(Err(IncomingError::TooLarge))
+                }
                 Ok(None) => {}
                 Err(ProtocolError::Overflow) => return Some(Err(IncomingError::TooLarge)),
                 Err(e) => return Some(Err(IncomingError::Protocol(e.to_string()))),
@@ -84,6 +97,10 @@ where
             if self.ended {
                 // Bytes left over are a frame the client never finished.
                 return (!self.buf.is_empty()).then_some(Err(IncomingError::ClientLeft));
+            }
+            if self.buf.is_empty() && self.buf.capacity() > KEPT_CAPACITY {
+                // Do not keep a large frame's room on an idle connection.
+                self.buf = BytesMut::new();
             }
             match self.payload.next().await {
                 Some(Ok(bytes)) => self.buf.extend_from_slice(&bytes),
@@ -216,6 +233,25 @@ mod tests {
             joined.next().await,
             Some(Err(IncomingError::TooLarge))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_huge_declared_frame_is_refused_before_it_is_all_read() {
+        // A header declaring 2^40 bytes, then junk that never ends.
+        let mut header = vec![0x81, 0x80 | 127];
+        header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        let junk = futures_util::stream::repeat_with(|| Ok(Bytes::from_static(&[b'x'; 1024])));
+        let payload = stream::iter(vec![Ok(Bytes::from(header))]).chain(junk);
+        let mut frames = ClientFrames::new(Box::pin(payload), 10_000);
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), frames.next());
+        let refused = next.await.expect("still reading the huge frame");
+        assert!(matches!(refused, Some(Err(IncomingError::TooLarge))));
+        assert!(
+            frames.buf.len() <= 10_000 + MAX_HEADER + 1024,
+            "{}",
+            frames.buf.len()
+        );
     }
 
     #[tokio::test]

@@ -309,17 +309,19 @@ enum Ending {
     Close(Option<ChatError>, CloseCode, String),
 }
 
-/// Sends the last error and the close frame, waits briefly for the
-/// client's close reply, and cuts the TCP connection if it does not come:
-/// a closing connection never waits on a client that does not read.
+/// Ends the connection: sends the last error and the close frame, waits
+/// briefly for the client's close reply (or, when the client closed, for
+/// our answer to be taken), then cuts the TCP connection. The server
+/// closes the TCP connection first (RFC 6455), and a closing connection
+/// never waits long on a client that does not read.
 async fn finish_connection(writer: Writer, mut stream: ClientFrames<web::Payload>, ending: Ending) {
     let (error, code, description) = match ending {
         Ending::Close(error, code, description) => (error, code, description),
-        // The close frame answers the client's; the body ends with it.
         Ending::ClientClosed => {
-            if writer.close(None).is_err() {
-                writer.cut();
+            if writer.close(None).is_ok() {
+                let _ = tokio::time::timeout(CLOSE_WAIT, writer.control.close_taken()).await;
             }
+            writer.cut();
             return;
         }
         Ending::Gone => {
@@ -335,25 +337,24 @@ async fn finish_connection(writer: Writer, mut stream: ClientFrames<web::Payload
     let reason = CloseReason { code, description };
     if error_queued
         .and_then(|()| writer.close(Some(reason)))
-        .is_err()
+        .is_ok()
     {
-        writer.cut();
-        return;
-    }
-    // Read until the client's close reply (or the end of the stream).
-    let closed_cleanly = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(message)) = stream.next().await {
-            if message == Incoming::Close {
-                break;
+        // Until the client's close reply, the end of its stream, or a frame
+        // that cannot be read.
+        let replied = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if message == Incoming::Close {
+                    break;
+                }
             }
+        })
+        .await
+        .is_ok();
+        if !replied {
+            info!(writer.log, "no close reply; cutting the connection");
         }
-    })
-    .await
-    .is_ok();
-    if !closed_cleanly {
-        info!(writer.log, "no close reply; cutting the connection");
-        writer.cut();
     }
+    writer.cut();
 }
 
 /// A frame on its way into the session's mailbox.

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// How many control frames may wait. A client that leaves more than this
 /// unread is not reading: further pings and pongs are dropped, and an
@@ -66,6 +66,9 @@ struct Link {
     bridge_gone: AtomicBool,
     /// Set when the body is dropped: nothing more will be written.
     body_gone: AtomicBool,
+    /// Woken once the connection has taken the close frame (asked the body
+    /// for more after it): the close is in the connection's hands.
+    close_taken: Notify,
     /// What the write deadline watches.
     progress: WriteProgress,
 }
@@ -101,6 +104,12 @@ impl ControlSender {
         Queued::Yes
     }
 
+    /// Resolves once the connection has taken the close frame (a wake-up
+    /// that comes before the call is kept for it).
+    pub(super) async fn close_taken(&self) {
+        self.0.close_taken.notified().await;
+    }
+
     /// What the body last did, for the write deadline.
     pub(super) fn progress(&self) -> &WriteProgress {
         &self.0.progress
@@ -123,9 +132,13 @@ pub(super) struct OutgoingBody {
     frames_open: bool,
     /// Shared with the bridge: its frames, written first.
     link: Arc<Link>,
-    /// Set once the close frame is in `buf` (or the bridge is gone): the
-    /// body ends after `buf` is handed over.
+    /// Set once the close frame is in `buf`, or the bridge is gone: nothing
+    /// more is encoded. The body ends when the bridge is gone; until then
+    /// it waits, so that the client's close reply still reaches the bridge
+    /// (an ended body would have actix-http discard what the client sends).
     closing: bool,
+    /// Set when the chunk holding the close frame was handed over.
+    close_handed: bool,
     /// Frames encoded and not yet handed to the connection.
     buf: BytesMut,
 }
@@ -139,6 +152,7 @@ impl OutgoingBody {
             body_waker: AtomicWaker::new(),
             bridge_gone: AtomicBool::new(false),
             body_gone: AtomicBool::new(false),
+            close_taken: Notify::new(),
             progress: WriteProgress::new(),
         });
         let body = OutgoingBody {
@@ -146,6 +160,7 @@ impl OutgoingBody {
             frames_open: true,
             link: Arc::clone(&link),
             closing: false,
+            close_handed: false,
             buf: BytesMut::new(),
         };
         (body, ControlSender(link))
@@ -222,13 +237,28 @@ impl MessageBody for OutgoingBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.get_mut();
+        if this.closing {
+            // Asked for more after the close: the connection has it.
+            if std::mem::take(&mut this.close_handed) {
+                this.link.close_taken.notify_one();
+            }
+            this.link.progress.caught_up();
+            this.link.body_waker.register(cx.waker());
+            return if this.link.bridge_gone.load(Ordering::SeqCst) {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            };
+        }
         this.fill(cx);
         if !this.buf.is_empty() {
+            this.close_handed = this.closing;
             this.link.progress.handed_chunk();
             // A fresh buffer each time: an idle connection keeps none.
             return Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())));
         }
         this.link.progress.caught_up();
+        // Only the bridge leaving sets `closing` without a frame to write.
         if this.closing {
             Poll::Ready(None)
         } else {
@@ -287,6 +317,14 @@ mod tests {
         let mut expected = b"\x81\x02{}\x88\x0f\x03\xf0".to_vec();
         expected.extend_from_slice(b"slow_consumer");
         assert_eq!(chunk, expected);
+        // Asked for more: the close is taken, and the body waits for the
+        // bridge (which reads the client's reply) to go.
+        let polled = poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_next(cx))).await;
+        assert!(polled.is_pending());
+        tokio::time::timeout(std::time::Duration::from_secs(1), control.close_taken())
+            .await
+            .unwrap();
+        drop(control);
         assert_eq!(next(&mut body).await, None);
     }
 

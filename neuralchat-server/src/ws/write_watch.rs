@@ -1,10 +1,14 @@
-//! The write deadline's bookkeeping. A client that leaves what the server
-//! wrote unread for `limits.write_deadline_secs` is cut off. The response
-//! body cannot time itself out: actix-http stops polling it once its write
-//! buffer is full, which is exactly when a client has stopped reading. So
-//! the body records when it last handed a chunk over without being asked
-//! for more since, and the bridge task watches that record — woken only
-//! when there is something to watch, not by a timer on every connection.
+//! The write deadline's bookkeeping. A client that stops reading is cut
+//! off once the connection has taken nothing more from the server for
+//! `limits.write_deadline_secs`. The response body cannot time itself out:
+//! actix-http stops polling it once its write buffer is full (which, with
+//! the kernel's socket buffer full before it, is what a client that does
+//! not read leads to), so the body records when it last handed a chunk
+//! over without being asked for more since, and the bridge task watches
+//! that record. The body wakes the bridge when it hands a chunk over and
+//! nobody watches; the bridge then looks once per deadline and stops
+//! watching when nothing is owed, so an idle connection has no timer and a
+//! writing one costs a look every deadline.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
