@@ -45,12 +45,15 @@ mod pinning;
 mod raw_reader;
 #[path = "common/report.rs"]
 mod report;
+#[path = "common/wire.rs"]
+mod wire;
 #[path = "common/ws_member.rs"]
 mod ws_member;
 
 use bare_server::BareServer;
 use pinning::Pinning;
 use raw_reader::{wait_ready, Clock, RawReaders};
+use wire::{mqtt_publish, mqtt_subscriber, send_frame};
 use ws_member::{raw_tcp, real_member, ws_connect, FRAME_DEADLINE};
 
 /// Messages in flight: message `n` is sent once `n - WINDOW` reached all.
@@ -171,94 +174,10 @@ enum Framing {
 impl Framing {
     fn encode(self, text: &str) -> Vec<u8> {
         match self {
-            Framing::WebSocket => {
-                let send =
-                    serde_json::json!({"type": "send", "ref": "f", "room": ROOM, "text": text});
-                ws_text_frame(send.to_string().as_bytes())
-            }
-            Framing::Mqtt => {
-                let payload = serde_json::json!({ "text": text }).to_string();
-                let mut body = mqtt_string(ROOM);
-                body.extend_from_slice(payload.as_bytes());
-                mqtt_packet(0x30, body)
-            }
+            Framing::WebSocket => send_frame(ROOM, text),
+            Framing::Mqtt => mqtt_publish(ROOM, text),
         }
     }
-}
-
-/// A client's (masked) WebSocket text frame.
-fn ws_text_frame(payload: &[u8]) -> Vec<u8> {
-    let mask = [0x5a, 0x17, 0xc3, 0x81];
-    let mut frame = vec![0x81];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
-}
-
-fn mqtt_string(s: &str) -> Vec<u8> {
-    let mut out = (s.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(s.as_bytes());
-    out
-}
-
-/// An MQTT packet: the first byte, the remaining length, the body.
-fn mqtt_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut packet = vec![first];
-    let mut n = body.len();
-    loop {
-        let byte = (n % 128) as u8;
-        n /= 128;
-        packet.push(if n > 0 { byte | 0x80 } else { byte });
-        if n == 0 {
-            break;
-        }
-    }
-    packet.extend(body);
-    packet
-}
-
-/// Reads the broker's answer and checks that it is `expected` (a CONNACK
-/// or SUBACK that grants what was asked).
-async fn expect_reply(tcp: &mut TcpStream, expected: &[u8], what: &str) {
-    let mut reply = vec![0u8; expected.len()];
-    tokio::time::timeout(FRAME_DEADLINE, tcp.read_exact(&mut reply))
-        .await
-        .unwrap_or_else(|_| panic!("no {what}"))
-        .unwrap_or_else(|e| panic!("reading {what}: {e}"));
-    assert_eq!(reply, expected, "{what} refused");
-}
-
-/// An MQTT 3.1.1 client (clean session, keep-alive 10 minutes) subscribed
-/// at QoS 0 to `ROOM`, ready for a raw reader.
-async fn mqtt_subscriber(port: u16, id: &str, subscribe: bool) -> std::net::TcpStream {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connecting to Mosquitto");
-    tcp.set_nodelay(true).expect("TCP_NODELAY");
-    let mut connect = mqtt_string("MQTT");
-    connect.extend_from_slice(&[4, 0x02, 0x02, 0x58]);
-    connect.extend(mqtt_string(id));
-    tcp.write_all(&mqtt_packet(0x10, connect))
-        .await
-        .expect("CONNECT");
-    expect_reply(&mut tcp, &[0x20, 2, 0, 0], "CONNACK").await;
-    if subscribe {
-        let mut body = vec![0, 1];
-        body.extend(mqtt_string(ROOM));
-        body.push(0);
-        tcp.write_all(&mqtt_packet(0x82, body))
-            .await
-            .expect("SUBSCRIBE");
-        expect_reply(&mut tcp, &[0x90, 3, 0, 1, 0], "SUBACK").await;
-    }
-    tcp.into_std().expect("a std TCP stream")
 }
 
 /// What every run shares once its receivers are reading.
@@ -430,9 +349,9 @@ async fn mosquitto_run(receivers_count: usize, secs: f64) -> Run {
     println!("Mosquitto QoS 0, {receivers_count} receivers ...");
     let broker = Mosquitto::start().await.expect("Mosquitto did not start");
     let port = broker.port();
-    let sender = mqtt_subscriber(port, "flood-sender", false).await;
+    let sender = mqtt_subscriber(port, "flood-sender", None).await;
     let room = receivers(receivers_count, |i| async move {
-        mqtt_subscriber(port, &format!("flood-{i:04}"), true).await
+        mqtt_subscriber(port, &format!("flood-{i:04}"), Some(ROOM)).await
     })
     .await;
     let pid = broker.pid().expect("Mosquitto's pid");
