@@ -29,11 +29,11 @@
 
 use neuralchat_testkit::bin::{bench_server, env_usize};
 use neuralchat_testkit::process::cpu_secs;
-use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess};
+use neuralchat_testkit::{Mosquitto, ServerProcess};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -54,7 +54,7 @@ use bare_server::BareServer;
 use pinning::Pinning;
 use raw_reader::{wait_ready, Clock, RawReaders};
 use wire::{mqtt_publish, mqtt_subscriber, send_frame};
-use ws_member::{raw_tcp, real_member, ws_connect, FRAME_DEADLINE};
+use ws_member::{drain, raw_tcp, real_member, unthrottled, ws_connect, FRAME_DEADLINE};
 
 /// Messages in flight: message `n` is sent once `n - WINDOW` reached all.
 const WINDOW: usize = 16;
@@ -231,16 +231,7 @@ async fn flood(
     let Room { clock, readers } = room;
     let count = clock.readers.load(Ordering::Relaxed);
     // The sender's own copies and acks are read and dropped.
-    let drain = sender.try_clone().expect("cloning the sender's socket");
-    let drain = tokio::spawn(async move {
-        let mut tcp = TcpStream::from_std(drain).expect("the sender's reader");
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n) = tcp.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    });
+    let drain = drain(&sender);
     let mut out = TcpStream::from_std(sender).expect("the sender's socket");
     let pinned = Pinning::apply(server_pid);
     let cpu_before = cpu_secs(server_pid);
@@ -287,11 +278,7 @@ async fn flood(
     latencies.sort_by(f64::total_cmp);
     let span =
         (last.saturating_sub(clock.sent_ns[0].load(Ordering::Relaxed)) as f64 / 1e9).max(1e-9);
-    let pct = |p: f64| {
-        let rank =
-            ((p / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len().max(1));
-        latencies.get(rank - 1).copied().unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| report::percentile(&latencies, p);
     Run {
         messages_per_sec: sent as f64 / span,
         deliveries_per_sec: got as f64 / span,
@@ -309,19 +296,9 @@ async fn flood(
 async fn real_run(receivers_count: usize, secs: f64) -> Run {
     println!("neuralchat-server, {receivers_count} receivers ...");
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = ServerProcess::start(
-        ServerOptions::new()
-            .dir(dir.path())
-            .env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "1000000")
-            .env("NEURALCHAT_LIMITS__FRAME_BURST", "1000000")
-            .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
-            .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
-            .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "1000000")
-            .env("NEURALCHAT_LIMITS__CONNECTIONS_PER_ADDRESS", "1000000")
-            .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4"),
-    )
-    .await
-    .expect("neuralchat-server did not start");
+    let server = ServerProcess::start(unthrottled(dir.path()))
+        .await
+        .expect("neuralchat-server did not start");
     let url = server.ws_url();
     let sender = raw_tcp(real_member(&url, "flood-sender", &[ROOM]).await);
     let room = receivers(receivers_count, |i| {

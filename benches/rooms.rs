@@ -28,12 +28,12 @@
 
 use neuralchat_testkit::bin::{bench_server, env_usize};
 use neuralchat_testkit::process::{cpu_secs, rss_bytes};
-use neuralchat_testkit::{Mosquitto, ServerOptions, ServerProcess};
+use neuralchat_testkit::{Mosquitto, ServerProcess};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -51,7 +51,7 @@ mod ws_member;
 use pinning::Pinning;
 use raw_reader::{wait_ready, Clock, RawReaders};
 use wire::{mqtt_publish, mqtt_subscriber, send_frame};
-use ws_member::{raw_tcp, real_member, FRAME_DEADLINE};
+use ws_member::{drain, raw_tcp, real_member, unthrottled, FRAME_DEADLINE};
 
 /// The most messages one room sends in a run.
 const ROOM_MESSAGES: usize = 2_000;
@@ -244,16 +244,7 @@ async fn send_room(
     let receivers = clock.readers.load(Ordering::Relaxed);
     // The sender's own copies and acks (on the real server) are read and
     // dropped.
-    let drain = sender.try_clone().expect("cloning the sender's socket");
-    let drain = tokio::spawn(async move {
-        let mut tcp = TcpStream::from_std(drain).expect("the sender's reader");
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = tcp.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    });
+    let drain = drain(&sender);
     let mut out = TcpStream::from_std(sender).expect("the sender's socket");
     let mut sent = 0;
     while started.elapsed().as_secs_f64() < shape.secs && sent < ROOM_MESSAGES {
@@ -339,11 +330,7 @@ async fn flood(
     }
     latencies.sort_by(f64::total_cmp);
     let span = last.duration_since(started).as_secs_f64().max(1e-9);
-    let pct = |p: f64| {
-        let rank =
-            ((p / 100.0 * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len().max(1));
-        latencies.get(rank - 1).copied().unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| report::percentile(&latencies, p);
     let cpu = match (cpu_before, cpu_after) {
         (Some(b), Some(a)) => a - b,
         _ => f64::NAN,
@@ -369,22 +356,9 @@ async fn real_run(shape: Shape) -> Run {
         shape.rooms * shape.members
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = ServerProcess::start(
-        ServerOptions::new()
-            .dir(dir.path())
-            .env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "1000000")
-            .env("NEURALCHAT_LIMITS__FRAME_BURST", "1000000")
-            .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
-            .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
-            .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "1000000")
-            // A log-in counts against its address while its password is
-            // checked, and `SETUP_PARALLEL` log in at once.
-            .env("NEURALCHAT_LIMITS__LOGIN_ATTEMPTS_PER_ADDRESS", "1000000")
-            .env("NEURALCHAT_LIMITS__CONNECTIONS_PER_ADDRESS", "1000000")
-            .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4"),
-    )
-    .await
-    .expect("neuralchat-server did not start");
+    let server = ServerProcess::start(unthrottled(dir.path()))
+        .await
+        .expect("neuralchat-server did not start");
     let url = server.ws_url();
     let readers = Arc::new(RawReaders::start());
     let setup = Instant::now();

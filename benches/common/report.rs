@@ -1,5 +1,7 @@
 //! The end-to-end benches' results as JSON, next to the printed table:
-//! `<target>/bench-results/<bench>.json`.
+//! `<target>/bench-results/<bench>.json`, and the percentiles they print.
+// Each bench includes this file and uses what it needs of it.
+#![allow(dead_code)]
 
 use neuralchat_testkit::bin::target_dir;
 use serde_json::Value;
@@ -24,4 +26,11 @@ pub fn save(bench: &str, mut results: Value) {
         Ok(()) => println!("results (JSON): {}", path.display()),
         Err(e) => println!("results (JSON) not written to {}: {e}", path.display()),
     }
+}
+
+/// The `p`th percentile (0–100) of `sorted` (ascending), by the nearest
+/// rank; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
 }

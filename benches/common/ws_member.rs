@@ -94,3 +94,35 @@ pub fn raw_tcp(ws: Ws) -> std::net::TcpStream {
     };
     tcp.into_std().expect("a std TCP stream")
 }
+
+/// The real server's options for a flood: every per-connection and
+/// per-address limit raised so nothing is refused, and a cheap bcrypt cost
+/// so thousands of members sign up and log in quickly (a log-in counts
+/// against its address while its password is checked).
+pub fn unthrottled(dir: &std::path::Path) -> neuralchat_testkit::ServerOptions {
+    neuralchat_testkit::ServerOptions::new()
+        .dir(dir)
+        .env("NEURALCHAT_LIMITS__FRAMES_PER_SECOND", "1000000")
+        .env("NEURALCHAT_LIMITS__FRAME_BURST", "1000000")
+        .env("NEURALCHAT_LIMITS__MESSAGES_PER_SECOND", "1000000")
+        .env("NEURALCHAT_LIMITS__MESSAGE_BURST", "1000000")
+        .env("NEURALCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS", "1000000")
+        .env("NEURALCHAT_LIMITS__LOGIN_ATTEMPTS_PER_ADDRESS", "1000000")
+        .env("NEURALCHAT_LIMITS__CONNECTIONS_PER_ADDRESS", "1000000")
+        .env("NEURALCHAT_ACCOUNTS__BCRYPT_COST", "4")
+}
+
+/// Reads and drops whatever comes on a raw sender's socket (its acks and
+/// its own copies), until the socket ends or the task is aborted.
+pub fn drain(socket: &std::net::TcpStream) -> tokio::task::JoinHandle<()> {
+    let socket = socket.try_clone().expect("cloning the sender's socket");
+    tokio::spawn(async move {
+        let mut tcp = TcpStream::from_std(socket).expect("the sender's reader");
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = tokio::io::AsyncReadExt::read(&mut tcp, &mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+}
