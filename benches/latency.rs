@@ -31,7 +31,10 @@
 //! `LLAMA_MODEL`); without them it is skipped with a note. Sizes can be
 //! changed with `LATENCY_BOT_ROUNDS`, `LATENCY_QUIET_MESSAGES`,
 //! `LATENCY_BUSY_MEMBERS`, `LATENCY_BUSY_RATE`, `LATENCY_BUSY_SECS`, and
-//! the parts run with `LATENCY_PARTS` (default `bot,quiet,busy`).
+//! the parts run with `LATENCY_PARTS` (default `bot,quiet,busy`; `crowd`
+//! adds the bot with `LATENCY_CROWD_ASKERS` questions at once, default 50,
+//! each asker in a room of its own, `LATENCY_CROWD_ROUNDS` rounds per path,
+//! default 5, against as many requests at once to llama-server).
 //! `LATENCY_LOCAL=1` (with a server built with `--features local-llm`)
 //! adds a third path to the bot part: the same GGUF run inside the server
 //! (`backend = "local"`), timed and printed next to llama-server.
@@ -192,7 +195,7 @@ async fn run(server_bin: PathBuf) {
     );
 
     let llama = match llama_paths() {
-        Ok(_) if !parts.contains("bot") => None,
+        Ok(_) if !parts.contains("bot") && !parts.contains("crowd") => None,
         Ok(_) => Some(
             LlamaServer::start()
                 .await
@@ -208,6 +211,14 @@ async fn run(server_bin: PathBuf) {
 
     let bot = match &llama {
         Some(llama) if parts.contains("bot") => Some(bot_part(&server, llama, bot_rounds).await),
+        _ => None,
+    };
+    let crowd = match &llama {
+        Some(llama) if parts.contains("crowd") => {
+            let askers = env_usize("LATENCY_CROWD_ASKERS", 50).max(1);
+            let rounds = env_usize("LATENCY_CROWD_ROUNDS", 5).max(1);
+            Some(crowd_part(&server, llama, askers, rounds).await)
+        }
         _ => None,
     };
     let quiet = if parts.contains("quiet") {
@@ -232,6 +243,9 @@ async fn run(server_bin: PathBuf) {
     if let Some(bot) = &bot {
         bot.print();
     }
+    if let Some(crowd) = &crowd {
+        crowd.print();
+    }
     if let Some(quiet) = &quiet {
         quiet.print();
     }
@@ -241,7 +255,7 @@ async fn run(server_bin: PathBuf) {
     if !busy.is_empty() {
         plot_busy(&busy);
     }
-    save_results(bot.as_ref(), quiet.as_ref(), &busy);
+    save_results(bot.as_ref(), crowd.as_ref(), quiet.as_ref(), &busy);
     println!(
         "\nserver log: {} lines; `rate_limited` {rate_limited}×, `slow_consumer` {slow}× (both should be 0)",
         log.lines().count()
@@ -643,6 +657,123 @@ async fn bot_part(server: &ServerProcess, llama: &LlamaServer, rounds: usize) ->
 }
 
 // ---------------------------------------------------------------------------
+// 1b. AI bot, many questions at once
+
+/// The same question from many askers at once, each in a room of its own
+/// (a bot answers one question at a time per room), through the server and
+/// straight to llama-server, rounds alternating which path goes first.
+struct CrowdResult {
+    askers: usize,
+    rounds: usize,
+    direct: Vec<Round>,
+    through: Vec<Round>,
+}
+
+impl CrowdResult {
+    fn print(&self) {
+        println!(
+            "\n(1b) AI bot, {} questions at once (max_tokens 8, one room each), {} rounds per path, ms",
+            self.askers, self.rounds
+        );
+        println!("| path | first token p50 | p90 | whole reply p50 | p90 |");
+        println!("|---|---|---|---|---|");
+        for (name, rounds) in [
+            ("llama-server directly", &self.direct),
+            ("through neuralchat-server", &self.through),
+        ] {
+            let first = sorted(rounds.iter().map(|r| r.first).collect());
+            let whole = sorted(rounds.iter().map(|r| r.whole).collect());
+            println!(
+                "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                pct(&first, 50.0),
+                pct(&first, 90.0),
+                pct(&whole, 50.0),
+                pct(&whole, 90.0)
+            );
+        }
+        let added = |f: fn(&Round) -> f64| median_of(&self.through, f) - median_of(&self.direct, f);
+        println!(
+            "added by neuralchat-server (medians): first token {:.3} ms, whole reply {:.3} ms",
+            added(|r| r.first),
+            added(|r| r.whole)
+        );
+    }
+}
+
+async fn crowd_part(
+    server: &ServerProcess,
+    llama: &LlamaServer,
+    askers: usize,
+    rounds: usize,
+) -> CrowdResult {
+    println!("(1b) AI bot: {askers} questions at once, {rounds} rounds per path ...");
+    let mut members = Vec::new();
+    for i in 0..askers {
+        let (name, room) = (format!("crowd-{i:02}"), format!("crowd-{i:02}"));
+        let ws = real_member(&server.ws_url(), &name, &[&room]).await;
+        // What Olga sends for this asker's question (as in the bot part).
+        let body = json!({
+            "model": "tiny",
+            "messages": [
+                {"role": "system", "content": "You are Olga."},
+                {"role": "user", "content": format!("{name}: Olga, tell me a joke")},
+            ],
+            "max_tokens": 8,
+            "temperature": 0.0,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        })
+        .to_string();
+        members.push((ws, room, body));
+    }
+    let (mut askers_ws, bodies): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .map(|(ws, room, body)| ((ws, room), body))
+        .unzip();
+    let port = llama.port();
+    let mut result = CrowdResult {
+        askers,
+        rounds,
+        direct: Vec::new(),
+        through: Vec::new(),
+    };
+    let mut n = 0;
+    for round in 0..1 + rounds {
+        let (d, t) = if round % 2 == 0 {
+            let d = crowd_direct(port, &bodies).await;
+            n += askers;
+            (d, crowd_through(&mut askers_ws, n).await)
+        } else {
+            n += askers;
+            let t = crowd_through(&mut askers_ws, n).await;
+            (crowd_direct(port, &bodies).await, t)
+        };
+        // The first round warms both paths up.
+        if round > 0 {
+            result.direct.extend(d.into_iter().map(|(r, _)| r));
+            result.through.extend(t.into_iter().map(|(r, _)| r));
+        }
+    }
+    result
+}
+
+/// Every body posted to llama-server at once.
+async fn crowd_direct(port: u16, bodies: &[String]) -> Vec<(Round, String)> {
+    futures_util::future::join_all(bodies.iter().map(|body| Http::ask(port, body))).await
+}
+
+/// Every asker asks Olga at once, through the server.
+async fn crowd_through(askers: &mut [(Ws, String)], n: usize) -> Vec<(Round, String)> {
+    futures_util::future::join_all(
+        askers
+            .iter_mut()
+            .enumerate()
+            .map(|(i, (ws, room))| ask_through(ws, room, "Olga", n + i)),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------
 // 2a. Quiet room
 
 struct QuietResult {
@@ -1039,7 +1170,23 @@ fn plot_busy(runs: &[BusyResult]) {
 }
 
 /// The figures of every part run, as JSON (`report::save`).
-fn save_results(bot: Option<&BotResult>, quiet: Option<&QuietResult>, busy: &[BusyResult]) {
+fn save_results(
+    bot: Option<&BotResult>,
+    crowd: Option<&CrowdResult>,
+    quiet: Option<&QuietResult>,
+    busy: &[BusyResult],
+) {
+    let crowd = crowd.map(|c| {
+        let both = |f: fn(&Round) -> f64| {
+            json!({"direct": median_of(&c.direct, f), "through_server": median_of(&c.through, f)})
+        };
+        json!({
+            "askers": c.askers,
+            "rounds": c.rounds,
+            "first_token_ms_p50": both(|r| r.first),
+            "whole_reply_ms_p50": both(|r| r.whole),
+        })
+    });
     let bot = bot.map(|bot| {
         let sizes: Vec<Value> = bot
             .sizes
@@ -1088,6 +1235,6 @@ fn save_results(bot: Option<&BotResult>, quiet: Option<&QuietResult>, busy: &[Bu
         .collect();
     report::save(
         "latency",
-        json!({ "bot": bot, "quiet": quiet, "busy": busy }),
+        json!({ "bot": bot, "crowd": crowd, "quiet": quiet, "busy": busy }),
     );
 }
