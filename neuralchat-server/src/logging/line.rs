@@ -143,6 +143,20 @@ impl TerminalFields<'_> {
     }
 }
 
+/// `Serializer` methods for bools and numbers, each writing the value's
+/// `Display` form through the serializer's own `number` helper (both
+/// formats write them bare).
+macro_rules! emit_numbers {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method(&mut self, key: Key, val: $ty) -> slog::Result {
+                self.number(key, val);
+                Ok(())
+            }
+        )*
+    };
+}
+
 impl Serializer for TerminalFields<'_> {
     fn emit_arguments(&mut self, key: Key, val: &fmt::Arguments) -> slog::Result {
         self.key(key);
@@ -157,34 +171,16 @@ impl Serializer for TerminalFields<'_> {
     fn emit_none(&mut self, _key: Key) -> slog::Result {
         Ok(())
     }
-    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
-        self.emit_i64(key, val.into())
-    }
-    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
-        self.emit_u64(key, val.into())
-    }
-    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
-        self.emit_u64(key, val as u64)
-    }
-    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
-        self.emit_i64(key, val as i64)
-    }
-    fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
+    emit_numbers!(
+        emit_bool: bool,
+        emit_i64: i64,
+        emit_u64: u64,
+        emit_i32: i32,
+        emit_u32: u32,
+        emit_usize: usize,
+        emit_isize: isize,
+        emit_f64: f64,
+    );
 }
 
 /// `2026-11-25T17:30:00.123Z INFO message key=value key="a value"`.
@@ -329,34 +325,15 @@ impl Serializer for JsonFields<'_> {
     fn emit_none(&mut self, _key: Key) -> slog::Result {
         Ok(())
     }
-    fn emit_bool(&mut self, key: Key, val: bool) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_i64(&mut self, key: Key, val: i64) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_u64(&mut self, key: Key, val: u64) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_i32(&mut self, key: Key, val: i32) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_u32(&mut self, key: Key, val: u32) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_usize(&mut self, key: Key, val: usize) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
-    fn emit_isize(&mut self, key: Key, val: isize) -> slog::Result {
-        self.number(key, val);
-        Ok(())
-    }
+    emit_numbers!(
+        emit_bool: bool,
+        emit_i64: i64,
+        emit_u64: u64,
+        emit_i32: i32,
+        emit_u32: u32,
+        emit_usize: usize,
+        emit_isize: isize,
+    );
     fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
         if self.key(key) {
             // serde_json's shortest form; NaN and infinity (not JSON) as null.
