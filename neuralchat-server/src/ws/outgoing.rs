@@ -166,19 +166,20 @@ impl OutgoingBody {
         (body, ControlSender(link))
     }
 
-    /// Encodes one control frame; returns whether it was the close.
-    fn encode_control(&mut self, control: Control) -> bool {
+    /// Encodes one control frame into `buf`; returns whether it was the
+    /// close.
+    fn encode_control(buf: &mut BytesMut, control: Control) -> bool {
         match control {
             Control::Text(text) => {
-                Parser::write_message(&mut self.buf, text.as_bytes(), OpCode::Text, true, false)
+                Parser::write_message(buf, text.as_bytes(), OpCode::Text, true, false)
             }
-            Control::Ping => Parser::write_message(&mut self.buf, [], OpCode::Ping, true, false),
+            Control::Ping => Parser::write_message(buf, [], OpCode::Ping, true, false),
             Control::Pong(payload) => {
                 let payload = payload.slice(..payload.len().min(MAX_CONTROL_PAYLOAD));
-                Parser::write_message(&mut self.buf, payload, OpCode::Pong, true, false)
+                Parser::write_message(buf, payload, OpCode::Pong, true, false)
             }
             Control::Close(reason) => {
-                Parser::write_close(&mut self.buf, reason, false);
+                Parser::write_close(buf, reason, false);
                 return true;
             }
         }
@@ -188,18 +189,17 @@ impl OutgoingBody {
     /// Encodes what waits, control frames first, into `buf`.
     fn fill(&mut self, cx: &mut Context<'_>) {
         self.link.body_waker.register(cx.waker());
-        let link = Arc::clone(&self.link);
-        let mut control = link.control();
+        let mut control = self.link.control();
         while !self.closing {
             match control.pop_front() {
-                Some(frame) => self.closing = self.encode_control(frame),
+                Some(frame) => self.closing = Self::encode_control(&mut self.buf, frame),
                 None => break,
             }
         }
         drop(control);
         // The bridge is gone (after queueing its close, if it had one to
         // send): the connection is over.
-        if link.bridge_gone.load(Ordering::SeqCst) {
+        if self.link.bridge_gone.load(Ordering::SeqCst) {
             self.closing = true;
         }
         while !self.closing && self.frames_open && self.buf.len() < CHUNK_BYTES {
