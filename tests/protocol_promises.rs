@@ -4,7 +4,8 @@
 //! it): audited reads, what a banned user sees, history cursors, sessions
 //! and tokens, unknown fields, close codes, pings, `client_id` limits, the
 //! direct conversation with oneself, registration limits, the write
-//! deadline and the log-in deadline after `logout`.
+//! deadline, the log-in deadline after `logout`, fragments, closing, and
+//! the upgrade itself.
 
 use neuralchat_testkit::{ServerOptions, ServerProcess, WsClient};
 use serde_json::{json, Value};
@@ -33,13 +34,24 @@ struct RawWs {
 impl RawWs {
     /// Opens `/ws` on the server's port and reads the `101` answer.
     async fn connect(port: u16) -> RawWs {
+        let (head, raw) = RawWs::upgrade(port, "/ws", &[]).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        raw
+    }
+
+    /// Asks for a WebSocket at `path`, writing `along` in the same write
+    /// as the request; returns the answer's head (status line and
+    /// headers) and the client, past the head.
+    async fn upgrade(port: u16, path: &str, along: &[u8]) -> (String, RawWs) {
         let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
              Sec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
+        )
+        .into_bytes();
+        request.extend_from_slice(along);
+        tcp.write_all(&request).await.unwrap();
         let mut raw = RawWs {
             tcp,
             buf: Vec::new(),
@@ -52,9 +64,8 @@ impl RawWs {
             assert!(raw.fill(deadline).await, "no upgrade answer");
         };
         let head = String::from_utf8_lossy(&raw.buf[..end]).into_owned();
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         raw.buf.drain(..end + 4);
-        raw
+        (head, raw)
     }
 
     /// Reads more bytes; false at the end of the stream (or a reset).
@@ -73,18 +84,10 @@ impl RawWs {
 
     /// Sends one frame, masked as a client must, final (`fin`) or not.
     async fn send(&mut self, opcode: u8, fin: bool, payload: &[u8]) {
-        let mut frame = vec![if fin { 0x80 | opcode } else { opcode }];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
-            }
-        }
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.tcp.write_all(&frame).await.unwrap();
+        self.tcp
+            .write_all(&masked(opcode, fin, payload))
+            .await
+            .unwrap();
     }
 
     /// The next text frame, skipping pings; `None` once the stream ended.
@@ -110,6 +113,22 @@ impl RawWs {
             }
         }
     }
+}
+
+/// One frame as a client sends it: masked, final (`fin`) or not.
+fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![if fin { 0x80 | opcode } else { opcode }];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+        }
+    }
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
 
 /// One complete frame at the start of `buf`: the bytes it takes and its
@@ -987,4 +1006,45 @@ async fn a_client_close_is_answered_and_the_server_ends_the_connection() {
         "{:?}",
         asked.elapsed()
     );
+}
+
+/// 15. The upgrade: a frame the client sends right behind its upgrade
+///     request, before the `101` came, is read; an upgrade to a path other
+///     than `/ws` is answered 404 with the JSON error `not_found`; `GET /ws`
+///     without an upgrade is answered 400.
+#[tokio::test]
+async fn the_upgrade_reads_what_follows_it_and_refuses_other_paths() {
+    let server = ServerProcess::start(ServerOptions::new()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let early = masked(OP_TEXT, true, br#"{"type":"dance","ref":"early"}"#);
+    let (head, mut raw) = RawWs::upgrade(server.port(), "/ws", &early).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(raw.text(deadline).await.unwrap()["type"], "hello");
+    let answer = raw.text(deadline).await.unwrap();
+    assert_eq!(answer["code"], "unknown_type", "{answer}");
+    assert_eq!(answer["ref"], "early", "{answer}");
+
+    let (head, mut raw) = RawWs::upgrade(server.port(), "/chat", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .expect("no content-length")
+        .parse()
+        .unwrap();
+    while raw.buf.len() < length {
+        assert!(raw.fill(deadline).await, "the body was cut short");
+    }
+    let body: Value = serde_json::from_slice(&raw.buf[..length]).unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
+    // And the connection is closed after it.
+    raw.buf.clear();
+    assert!(!raw.fill(deadline).await);
+
+    let (status, _) = server.http().get("/ws", None).await.unwrap();
+    assert_eq!(status, 400);
 }

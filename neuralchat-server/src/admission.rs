@@ -4,11 +4,33 @@
 
 use neuralchat_core::{ChatError, ErrorCode};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Open WebSocket connections per client address.
 #[derive(Clone, Default)]
-pub struct OpenConnections(Arc<Mutex<HashMap<String, usize>>>);
+pub struct OpenConnections(Arc<Counts>);
+
+/// The counts behind [`OpenConnections`].
+#[derive(Default)]
+struct Counts {
+    /// Open connections per client address (addresses with none are not
+    /// kept).
+    per_address: Mutex<HashMap<String, usize>>,
+    /// Woken whenever the last connection closes.
+    none_open: Notify,
+}
+
+impl Counts {
+    /// The counts, even if a thread panicked while holding them (each
+    /// change is a single step).
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.per_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// One admitted connection; dropping it frees its place.
 pub struct Admitted {
@@ -22,7 +44,7 @@ impl OpenConnections {
     /// Admits one more connection from `address`, or refuses it with
     /// `rate_limited` when `max` are open already.
     pub fn admit(&self, address: &str, max: usize) -> Result<Admitted, ChatError> {
-        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.0.lock();
         let count = counts.entry(address.to_owned()).or_insert(0);
         if *count >= max {
             return Err(ChatError::new(
@@ -36,16 +58,38 @@ impl OpenConnections {
             address: address.to_owned(),
         })
     }
+
+    /// Waits until no connection is open, or `limit` has passed; returns
+    /// whether none is.
+    pub async fn all_closed(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, async {
+            loop {
+                let closed = self.0.none_open.notified();
+                tokio::pin!(closed);
+                // Registered before looking, so a close in between is seen.
+                closed.as_mut().enable();
+                if self.0.lock().is_empty() {
+                    return;
+                }
+                closed.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut counts = self.open.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.open.0.lock();
         if let Some(count) = counts.get_mut(&self.address) {
             *count -= 1;
             if *count == 0 {
                 counts.remove(&self.address);
             }
+        }
+        if counts.is_empty() {
+            self.open.0.none_open.notify_waiters();
         }
     }
 }
@@ -79,6 +123,22 @@ mod tests {
         assert!(open.admit("10.0.0.2", 2).is_ok());
         drop(first);
         assert!(open.admit("10.0.0.1", 2).is_ok());
+    }
+
+    #[tokio::test]
+    async fn all_closed_waits_for_the_last_connection() {
+        let open = OpenConnections::default();
+        assert!(open.all_closed(Duration::ZERO).await);
+        let first = open.admit("10.0.0.1", 2).unwrap();
+        let second = open.admit("10.0.0.2", 2).unwrap();
+        assert!(!open.all_closed(Duration::from_millis(20)).await);
+        let waiting = tokio::spawn({
+            let open = open.clone();
+            async move { open.all_closed(Duration::from_secs(10)).await }
+        });
+        drop(first);
+        drop(second);
+        assert!(waiting.await.unwrap());
     }
 
     #[test]

@@ -3,35 +3,25 @@
 //! `TCP_NODELAY`: a person waits on each frame, and with Nagle's algorithm
 //! on, frames written back to back (`event`, `ack`, `reply_start`, `delta`s)
 //! wait for the client's delayed ACK, about 40 ms each exchange.
-//!
-//! Each connection's data also carries a [`SocketHandle`]: a second handle
-//! on the same socket, with which the WebSocket bridge can close a
-//! connection whose client stopped reading (actix-web would otherwise wait
-//! on the write forever).
 
 use actix_tls::accept::openssl::TlsStream;
 use actix_web::dev::Extensions;
 use actix_web::rt::net::TcpStream;
 use slog::{debug, warn, Logger};
 use std::any::Any;
-use std::os::fd::AsFd;
-use std::sync::Arc;
 
-/// Called by actix-web once per accepted connection, before any request is
+/// Called by actix-http once per accepted connection, before any request is
 /// read: makes sure `TCP_NODELAY` is on (actix-web was asked to set it too)
 /// and logs what the socket reports, read back from the kernel.
-pub fn on_connect(log: &Logger, conn: &dyn Any, ext: &mut Extensions) {
+pub fn on_connect(log: &Logger, conn: &dyn Any, _ext: &mut Extensions) {
     // Over HTTPS the connection is a TLS stream on the TCP socket; the
-    // settings and the second handle are the TCP socket's all the same.
+    // settings are the TCP socket's all the same.
     let (tcp, tls) = match conn.downcast_ref::<TcpStream>() {
         Some(tcp) => (tcp, false),
         None => match conn.downcast_ref::<TlsStream<TcpStream>>() {
             Some(tls) => (tls.get_ref(), true),
             None => {
-                warn!(
-                    log,
-                    "connection of an unknown stream type: no TCP_NODELAY, no socket handle"
-                );
+                warn!(log, "connection of an unknown stream type: no TCP_NODELAY");
                 return;
             }
         },
@@ -48,23 +38,5 @@ pub fn on_connect(log: &Logger, conn: &dyn Any, ext: &mut Extensions) {
             debug!(log, "connection accepted"; "peer" => &peer, "tcp_nodelay" => nodelay, "tls" => tls)
         }
         Err(e) => warn!(log, "cannot read TCP_NODELAY"; "peer" => &peer, "error" => %e),
-    }
-    match tcp.as_fd().try_clone_to_owned() {
-        Ok(fd) => {
-            ext.insert(SocketHandle(Arc::new(std::net::TcpStream::from(fd))));
-        }
-        Err(e) => warn!(log, "cannot keep a socket handle"; "peer" => &peer, "error" => %e),
-    }
-}
-
-/// A second handle on an accepted connection's socket.
-#[derive(Clone)]
-pub struct SocketHandle(Arc<std::net::TcpStream>);
-
-impl SocketHandle {
-    /// Ends the connection now, both ways, whatever is still unsent: the
-    /// server's pending write fails and the connection is released.
-    pub fn shut_down(&self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
     }
 }

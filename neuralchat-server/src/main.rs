@@ -1,20 +1,23 @@
 //! neuralchat-server: loads the configuration, starts the engine, serves
 //! `/ws`, `/api/v1` and `/healthz` (over HTTPS and WSS when `[tls]` names a
-//! certificate and key), and shuts down gracefully on SIGINT or SIGTERM (actix-web stops accepting, finishes requests in flight, then the
-//! engine waits for database writes in flight).
+//! certificate and key), and shuts down gracefully on SIGINT or SIGTERM
+//! (WebSocket sessions are closed, the HTTP server stops accepting and
+//! finishes requests in flight, then the engine waits for database writes
+//! in flight).
 
 #![warn(missing_docs)]
 
 mod admission;
 mod config;
 mod connection;
+mod http_server;
 mod logging;
 mod metrics;
 mod rest;
 mod tls;
 mod ws;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use anyhow::Context;
 use clap::Parser;
 use config::{Args, ServerConfig};
@@ -95,9 +98,9 @@ async fn main() -> anyhow::Result<()> {
                 "addr" => %addr, "fix" => TLS_FIX);
         }
     }
-    // Each connection holds two descriptors (see connection.rs): raise the
-    // soft limit to the hard one, so the default 1,024 does not cap the
-    // server at about 500 clients.
+    // Each connection holds a descriptor: raise the soft limit to the hard
+    // one, so the default 1,024 does not cap the server at about 1,000
+    // clients.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => slog::debug!(log, "open file limit"; "nofile" => limit),
         Err(e) => slog::warn!(log, "cannot raise the open file limit"; "error" => %e),
@@ -127,7 +130,13 @@ async fn main() -> anyhow::Result<()> {
     let websocket = web::Data::new(config.websocket.clone());
     let max_body = config.limits.max_frame_bytes;
     let conn_log = log.new(slog::o!("transport" => "tcp"));
-    let server = HttpServer::new(move || {
+    let upgraded_connections = open_connections.get_ref().clone();
+    let upgrades = ws::Upgrades::new(
+        engine.clone(),
+        upgraded_connections.clone(),
+        config.websocket.clone(),
+    );
+    let make_app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(mesh.clone())
@@ -135,38 +144,41 @@ async fn main() -> anyhow::Result<()> {
             .app_data(websocket.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics::metrics))
-            .route("/ws", web::get().to(ws::endpoint))
+            .route("/ws", web::get().to(ws::not_upgraded))
             .configure(|cfg| rest::routes(cfg, max_body))
             .default_service(web::to(rest::not_found))
-    })
-    .tcp_nodelay(true)
-    .on_connect(move |conn, ext| connection::on_connect(&conn_log, conn, ext))
-    .shutdown_timeout(10)
-    .disable_signals();
+    };
     let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let server = match acceptor {
-        Some(acceptor) => server.listen_openssl(listener, acceptor),
-        None => server.listen(listener),
-    }
-    .with_context(|| format!("cannot listen on {}", config.bind))?;
-    for addr in server.addrs() {
+    let addr = listener.local_addr().ok();
+    let server = http_server::serve(listener, acceptor, make_app, upgrades, conn_log)
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    if let Some(addr) = addr {
         info!(log, "listening"; "addr" => %addr, "scheme" => scheme, "node" => engine.node_id());
     }
-    let server = server.run();
     let handle = server.handle();
     let (stopper, stop_log) = (engine.clone(), log.clone());
+    let open_websockets = upgraded_connections;
     actix_web::rt::spawn(async move {
         let signal = shutdown_signal().await;
         info!(stop_log, "shutting down"; "signal" => signal);
-        // Close WebSocket sessions first, so the graceful stop need not wait
-        // for long-lived connections; then finish requests in flight.
+        // Close WebSocket sessions first, and give their connections the
+        // time to send the close (they run outside the HTTP server's
+        // tracking, which would drop them); then finish requests in flight.
         stopper.begin_shutdown();
+        if !open_websockets.all_closed(WEBSOCKETS_CLOSE_WITHIN).await {
+            slog::warn!(stop_log, "websocket connections still open; stopping anyway";
+                "waited_secs" => WEBSOCKETS_CLOSE_WITHIN.as_secs());
+        }
         handle.stop(true).await;
     });
     server.await.context("server failed")?;
     engine.shutdown().await;
     Ok(())
 }
+
+/// How long a shutdown waits for WebSocket connections to close: each
+/// waits up to a second for its client's close reply.
+const WEBSOCKETS_CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Binds `addr` with the accept backlog actix-web would use (2,048; the
 /// standard library's 128 drops connections under a burst).

@@ -72,6 +72,15 @@ where
         }
     }
 
+    /// Starts with `bytes` already read (what came with the upgrade
+    /// request, past its end).
+    pub(super) fn with_buffered(mut self, bytes: BytesMut) -> Self {
+        if !bytes.is_empty() {
+            self.buf = bytes;
+        }
+        self
+    }
+
     /// The next message; `None` once the client's stream has ended cleanly.
     /// Safe to cancel: what was read stays buffered.
     pub(super) async fn next(&mut self) -> Option<Result<Incoming, IncomingError>> {

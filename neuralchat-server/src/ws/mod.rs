@@ -1,32 +1,43 @@
 //! The WebSocket transport at `/ws`: a thin bridge between an engine
-//! session and the client's socket. The response body ([`outgoing`]) reads
-//! the session's outbox itself; the bridge task reads the client's frames
-//! ([`incoming`]), hands them to the session, answers pings, keeps the heartbeat and the
-//! write deadline ([`write_watch`]: a client that stops reading is
-//! disconnected, its TCP connection shut down, instead of holding the
+//! session and the client's socket. actix-http hands the upgrade request
+//! and its socket to [`upgrade`], which answers `101` and starts the
+//! connection's task. In it, the outgoing side ([`outgoing`], written by
+//! [`socket::pump`]) reads the session's outbox itself; the bridge reads
+//! the client's frames ([`incoming`]), hands them to the session, answers
+//! pings, keeps the heartbeat and the write deadline ([`write_watch`]: a
+//! client that stops reading is disconnected instead of holding the
 //! server's resources forever), and closes the socket when either side is
 //! done.
 
 mod incoming;
 mod outgoing;
+mod socket;
+mod upgrade;
 mod write_watch;
 
-use crate::admission::{origin_allowed, Admitted, OpenConnections};
+pub use upgrade::Upgrades;
+
+use crate::admission::{origin_allowed, Admitted};
 use crate::config::WebSocketConfig;
-use crate::connection::SocketHandle;
 use crate::rest::ApiError;
 use actix_http::ws::{CloseCode, CloseReason};
+use actix_web::error::PayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use bytestring::ByteString;
+use futures_util::Stream;
 use incoming::{ClientFrames, Incoming, IncomingError};
 use neuralchat_core::{
-    client_address, ChatError, Disconnect, Engine, ErrorCode, Inbound, ServerFrame, SessionLink,
+    ChatError, Disconnect, Engine, ErrorCode, Inbound, ServerFrame, SessionLink,
 };
 use outgoing::{Control, ControlSender, OutgoingBody, Queued};
 use slog::{debug, info, warn, Logger};
+use socket::SocketBytes;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
+use upgrade::Upgraded;
 use write_watch::Watch;
 
 /// WebSocket frames up to this many times the protocol's frame limit are
@@ -35,13 +46,12 @@ const WS_SLACK: usize = 4;
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// Upgrades the request, answers with a body that writes the session's
-/// frames, and starts the bridge task.
-pub async fn endpoint(
+/// `GET /ws` without a WebSocket upgrade (a WebSocket upgrade never gets
+/// here: actix-http hands it to [`Upgrades`]): refused as the upgrade would
+/// be, a foreign origin with 403, anything else with the handshake's 400.
+pub async fn not_upgraded(
     req: HttpRequest,
-    body: web::Payload,
     engine: web::Data<Engine>,
-    open: web::Data<OpenConnections>,
     websocket: web::Data<WebSocketConfig>,
 ) -> actix_web::Result<HttpResponse> {
     let peer = req
@@ -52,21 +62,46 @@ pub async fn endpoint(
         .headers()
         .get(actix_web::http::header::ORIGIN)
         .map(|o| o.to_str().unwrap_or("(not text)"));
-    if !origin_allowed(&websocket.allowed_origins, origin) {
-        warn!(engine.logger(), "websocket origin refused"; "peer" => &peer, "origin" => origin);
-        let error = ChatError::new(ErrorCode::Forbidden, "this page's origin may not connect");
-        return Err(ApiError(error).into());
+    check_origin(&engine, &websocket, &peer, origin).map_err(ApiError)?;
+    actix_http::ws::handshake(req.head())?;
+    Ok(HttpResponse::BadRequest().finish())
+}
+
+/// Refuses (and logs) a WebSocket from a page whose origin is not allowed.
+fn check_origin(
+    engine: &Engine,
+    websocket: &WebSocketConfig,
+    peer: &str,
+    origin: Option<&str>,
+) -> Result<(), ChatError> {
+    if origin_allowed(&websocket.allowed_origins, origin) {
+        return Ok(());
     }
+    warn!(engine.logger(), "websocket origin refused"; "peer" => peer, "origin" => origin);
+    Err(ChatError::new(
+        ErrorCode::Forbidden,
+        "this page's origin may not connect",
+    ))
+}
+
+/// Serves one upgraded connection: starts its engine session, then runs
+/// the bridge and the writer side by side until the bridge is done. The
+/// socket is closed when this returns.
+async fn connection<T>(engine: Engine, websocket: WebSocketConfig, upgraded: Upgraded<T>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let Upgraded {
+        io,
+        read: already_read,
+        peer,
+        admitted,
+    } = upgraded;
     let limits = &engine.config().limits;
-    let admitted = open
-        .admit(&client_address(&peer), limits.connections_per_address)
-        .map_err(|e| {
-            warn!(engine.logger(), "websocket refused"; "peer" => &peer, "code" => %e.code);
-            ApiError(e)
-        })?;
-    let mut handshake = actix_http::ws::handshake(req.head())?;
     let max = limits.max_frame_bytes;
-    let stream = ClientFrames::new(body, max.saturating_mul(WS_SLACK));
+    let (reader, socket_writer) = tokio::io::split(io);
+    let stream = ClientFrames::new(SocketBytes::new(reader), max.saturating_mul(WS_SLACK))
+        .with_buffered(already_read);
     let log = engine
         .logger()
         .new(slog::o!("transport" => "websocket", "peer" => peer.clone()));
@@ -78,11 +113,9 @@ pub async fn endpoint(
     let (outgoing, control) = OutgoingBody::new(frames);
     let writer = Writer {
         control,
-        tcp: req.conn_data::<SocketHandle>().cloned(),
         deadline: Duration::from_secs(limits.write_deadline_secs),
         log,
     };
-    let closing = engine.closing();
     let heartbeat = Heartbeat {
         ping_every: Duration::from_secs(websocket.ping_secs),
         silence_limit: Duration::from_secs(websocket.silence_secs),
@@ -93,18 +126,29 @@ pub async fn endpoint(
         stream,
         max_frame_bytes: max,
     };
-    actix_web::rt::spawn(bridge(client, writer, heartbeat, closing, admitted));
-    Ok(HttpResponse::from(handshake.message_body(outgoing)?).map_into_boxed_body())
+    let bridge = bridge(client, writer, heartbeat, engine.closing(), admitted);
+    let pump = socket::pump(outgoing, socket_writer);
+    tokio::pin!(bridge);
+    tokio::pin!(pump);
+    // The writer stops first only when a write fails; the bridge then
+    // finds the connection gone and ends the session.
+    let writer_stopped = tokio::select! {
+        () = &mut bridge => false,
+        () = &mut pump => true,
+    };
+    if writer_stopped {
+        bridge.await;
+    }
 }
 
 /// The client's side of one connection and the session it talks to.
-struct Client {
+struct Client<S> {
     /// The engine session.
     session: actix::Addr<neuralchat_core::Session>,
     /// Resolves when the engine closes the session.
     closed: tokio::sync::oneshot::Receiver<neuralchat_core::CloseReason>,
     /// The client's frames.
-    stream: ClientFrames<web::Payload>,
+    stream: ClientFrames<S>,
     /// The protocol's frame limit.
     max_frame_bytes: usize,
 }
@@ -113,8 +157,6 @@ struct Client {
 struct Writer {
     /// The response body's control queue.
     control: ControlSender,
-    /// The TCP connection under it, to cut when writing cannot go on.
-    tcp: Option<SocketHandle>,
     /// How long a chunk handed to the connection may stay unwritten.
     deadline: Duration,
     /// The connection's log.
@@ -154,13 +196,6 @@ impl Writer {
             Queued::Gone => Err(Gone),
         }
     }
-
-    /// Ends the TCP connection at once.
-    fn cut(&self) {
-        if let Some(tcp) = &self.tcp {
-            tcp.shut_down();
-        }
-    }
 }
 
 /// When the server pings, and when it gives up on a silent client.
@@ -171,13 +206,15 @@ struct Heartbeat {
     silence_limit: Duration,
 }
 
-async fn bridge(
-    client: Client,
+async fn bridge<S>(
+    client: Client<S>,
     writer: Writer,
     heartbeat: Heartbeat,
     mut closing: tokio::sync::watch::Receiver<bool>,
     _admitted: Admitted,
-) {
+) where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
     let Client {
         session,
         mut closed,
@@ -278,7 +315,6 @@ async fn bridge(
                     Watch::Stalled => {
                         warn!(log, "client stopped reading; disconnecting";
                             "code" => %ErrorCode::SlowConsumer, "waited_secs" => writer.deadline.as_secs());
-                        writer.cut();
                         break Ending::Gone;
                     }
                     Watch::Until(until) => look_again.as_mut().reset(until),
@@ -309,25 +345,25 @@ enum Ending {
     Close(Option<ChatError>, CloseCode, String),
 }
 
-/// Ends the connection: sends the last error and the close frame, waits
-/// briefly for the client's close reply (or, when the client closed, for
-/// our answer to be taken), then cuts the TCP connection. The server
+/// Ends the connection: sends the last error and the close frame, and
+/// waits briefly for the client's close reply (or, when the client closed,
+/// for our answer to be taken); the TCP connection is closed when the
+/// connection's task ends, right after. The server
 /// closes the TCP connection first (RFC 6455), and a closing connection
 /// never waits long on a client that does not read.
-async fn finish_connection(writer: Writer, mut stream: ClientFrames<web::Payload>, ending: Ending) {
+async fn finish_connection<S>(writer: Writer, mut stream: ClientFrames<S>, ending: Ending)
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
     let (error, code, description) = match ending {
         Ending::Close(error, code, description) => (error, code, description),
         Ending::ClientClosed => {
             if writer.close(None).is_ok() {
                 let _ = tokio::time::timeout(CLOSE_WAIT, writer.control.close_taken()).await;
             }
-            writer.cut();
             return;
         }
-        Ending::Gone => {
-            writer.cut();
-            return;
-        }
+        Ending::Gone => return,
     };
     let error_queued = match error {
         Some(error) => writer.text(ServerFrame::error(error, None).encode()),
@@ -354,7 +390,6 @@ async fn finish_connection(writer: Writer, mut stream: ClientFrames<web::Payload
             info!(writer.log, "no close reply; cutting the connection");
         }
     }
-    writer.cut();
 }
 
 /// A frame on its way into the session's mailbox.

@@ -1,0 +1,175 @@
+//! The WebSocket upgrade. actix-http hands every request that asks for a
+//! WebSocket (an `Upgrade: websocket` header) here, with its connection,
+//! before actix-web's routing. A request for `/ws` from an allowed origin,
+//! from an address under its connection limit, with a valid handshake, is
+//! answered `101` and its socket taken over: the connection's task then
+//! reads and writes the socket itself, and no HTTP dispatcher (with its
+//! two 8 KiB buffers) stays under the session. Any other is answered as
+//! actix-web would (404 for another path, the JSON error for a refusal,
+//! 400 for a bad handshake) and closed.
+
+use super::{check_origin, connection};
+use crate::admission::{Admitted, OpenConnections};
+use crate::config::WebSocketConfig;
+use crate::rest::ApiError;
+use actix_codec::Framed;
+use actix_http::body::{BodySize, BoxBody, MessageBody};
+use actix_http::h1::{Codec, Message};
+use actix_http::{ConnectionType, HttpMessage, Request, Response};
+use actix_service::{fn_service, ServiceFactory};
+use actix_web::ResponseError;
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use neuralchat_core::{client_address, ChatError, Engine, ErrorCode};
+use slog::{debug, warn};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The path WebSockets connect to.
+const PATH: &str = "/ws";
+
+/// What an upgrade needs: the engine to connect sessions to, the open
+/// connections per address, and the WebSocket settings.
+#[derive(Clone)]
+pub struct Upgrades {
+    /// The engine sessions are started on.
+    engine: Engine,
+    /// Open WebSocket connections per client address.
+    open: OpenConnections,
+    /// Heartbeat and allowed origins.
+    websocket: WebSocketConfig,
+}
+
+/// A connection taken over after its `101`.
+pub(super) struct Upgraded<T> {
+    /// The socket (or TLS stream).
+    pub(super) io: T,
+    /// Bytes the client sent after its upgrade request, already read.
+    pub(super) read: BytesMut,
+    /// The client's address, for the log and the engine.
+    pub(super) peer: String,
+    /// Its place among the address's open connections.
+    pub(super) admitted: Admitted,
+}
+
+impl Upgrades {
+    /// Upgrades for `engine`, counted in `open`.
+    pub fn new(engine: Engine, open: OpenConnections, websocket: WebSocketConfig) -> Self {
+        Upgrades {
+            engine,
+            open,
+            websocket,
+        }
+    }
+
+    /// The upgrade service for connections of type `T` (TCP or TLS).
+    pub fn service<T>(
+        &self,
+    ) -> impl ServiceFactory<
+        (Request, Framed<T, Codec>),
+        Config = (),
+        Response = (),
+        Error = actix_web::Error,
+        InitError = (),
+    >
+    where
+        T: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        let upgrades = self.clone();
+        fn_service(move |(req, framed): (Request, Framed<T, Codec>)| {
+            let upgrades = upgrades.clone();
+            async move {
+                upgrades.upgrade(req, framed).await;
+                Ok(())
+            }
+        })
+    }
+
+    /// Answers one upgrade request; a connection taken over goes on in a
+    /// task of its own, so the HTTP connection's task ends here.
+    async fn upgrade<T>(self, req: Request, mut framed: Framed<T, Codec>)
+    where
+        T: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let (admitted, accept) = match self.accept(&req, &peer) {
+            Ok(accepted) => accepted,
+            Err(refusal) => return refuse(&mut framed, refusal).await,
+        };
+        if let Err(e) = framed.send(Message::Item((accept, BodySize::None))).await {
+            debug!(self.engine.logger(), "client left during the upgrade"; "peer" => &peer, "error" => %e);
+            return;
+        }
+        let parts = framed.into_parts();
+        let upgraded = Upgraded {
+            io: parts.io,
+            read: parts.read_buf,
+            peer,
+            admitted,
+        };
+        actix_web::rt::spawn(connection(self.engine, self.websocket, upgraded));
+    }
+
+    /// The `101` for an upgrade that may go ahead, or the response that
+    /// refuses it.
+    fn accept(
+        &self,
+        req: &Request,
+        peer: &str,
+    ) -> Result<(Admitted, Response<()>), Response<BoxBody>> {
+        let log = self.engine.logger();
+        if req.path() != PATH {
+            debug!(log, "websocket upgrade for another path"; "peer" => peer, "path" => req.path());
+            let error = ChatError::new(ErrorCode::NotFound, "no such path or method");
+            return Err(ApiError(error).error_response().into());
+        }
+        let origin = req
+            .headers()
+            .get(actix_http::header::ORIGIN)
+            .map(|o| o.to_str().unwrap_or("(not text)"));
+        check_origin(&self.engine, &self.websocket, peer, origin)
+            .map_err(|e| Response::from(ApiError(e).error_response()))?;
+        let limits = &self.engine.config().limits;
+        let admitted = self
+            .open
+            .admit(&client_address(peer), limits.connections_per_address)
+            .map_err(|e| {
+                warn!(log, "websocket refused"; "peer" => peer, "code" => %e.code);
+                Response::from(ApiError(e).error_response())
+            })?;
+        let mut accept = actix_http::ws::handshake(req.head()).map_err(|e| {
+            debug!(log, "bad websocket handshake"; "peer" => peer, "error" => %e);
+            Response::from(e)
+        })?;
+        Ok((admitted, accept.finish().drop_body()))
+    }
+}
+
+/// Writes `response` whole and leaves the connection to be closed.
+async fn refuse<T>(framed: &mut Framed<T, Codec>, response: Response<BoxBody>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut head, body) = response.into_parts();
+    head.head_mut().set_connection_type(ConnectionType::Close);
+    let body = match body.size() {
+        BodySize::None => None,
+        _ => Some(actix_http::body::to_bytes(body).await.unwrap_or_default()),
+    };
+    let size = match &body {
+        Some(bytes) => BodySize::Sized(bytes.len() as u64),
+        None => BodySize::None,
+    };
+    let written = async {
+        framed.send(Message::Item((head, size))).await?;
+        if let Some(bytes) = body {
+            framed.send(Message::Chunk(Some(bytes))).await?;
+            framed.send(Message::Chunk(None)).await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    // A client that left before reading its refusal has nothing to lose.
+    let _ = written.await;
+}
