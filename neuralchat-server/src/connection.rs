@@ -11,7 +11,7 @@ use slog::{debug, warn, Logger};
 use std::any::Any;
 
 /// Called by actix-http once per accepted connection, before any request is
-/// read: makes sure `TCP_NODELAY` is on (actix-web was asked to set it too)
+/// read: makes sure `TCP_NODELAY` is on (actix-http was asked to set it too)
 /// and logs what the socket reports, read back from the kernel.
 pub fn on_connect(log: &Logger, conn: &dyn Any, _ext: &mut Extensions) {
     // Over HTTPS the connection is a TLS stream on the TCP socket; the

@@ -1,19 +1,28 @@
 //! The HTTP server: actix-web's application for REST, `/healthz` and
 //! `/metrics`, served by actix-http with a WebSocket upgrade hook, plain
-//! or under TLS. This is what actix-web's `HttpServer` builds, with the one
-//! thing it does not offer: requests that ask for a WebSocket go to
-//! [`ws::Upgrades`] with their socket, so an open WebSocket keeps no HTTP
-//! dispatcher (and none of its buffers) under it.
+//! or under TLS. It is set up as actix-web's `HttpServer` sets up its
+//! services (the same timeouts, keep-alive, ALPN and graceful stop), with
+//! the one thing `HttpServer` does not offer: requests that ask for a
+//! WebSocket go to [`ws::Upgrades`] with their socket, so an open WebSocket
+//! keeps no HTTP dispatcher (and none of its buffers) under it. The
+//! application's `AppConfig` is the default one: nothing here reads the
+//! host or scheme from it (actix-web gives no public way to set them).
+//!
+//! Open WebSockets are outside actix-server's count of connections per
+//! worker (the hook hands them to tasks of their own); what bounds them is
+//! `limits.connections_per_address` and the process's open-file limit.
 
 use crate::connection;
 use crate::ws;
-use actix_http::{body::MessageBody, HttpService, KeepAlive, Request, Response};
-use actix_server::Server;
+use actix_http::body::{BoxBody, MessageBody};
+use actix_http::{HttpService, HttpServiceBuilder, KeepAlive, Request, Response};
+use actix_server::{GracefulShutdownSignal, Server};
 use actix_service::{map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
 use actix_web::dev::AppConfig;
 use openssl::ssl::{AlpnError, SslAcceptor, SslAcceptorBuilder};
 use slog::Logger;
 use std::any::Any;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// actix-web's defaults, which the server had while it ran on `HttpServer`.
@@ -48,44 +57,58 @@ where
     let builder = Server::build()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .disable_signals();
+    let stopping = builder.graceful_shutdown_signal();
     let name = format!("neuralchat-{addr}");
     let builder = match tls {
         None => builder.listen(name, listener, move || {
-            let log = log.clone();
-            HttpService::build()
-                .keep_alive(KeepAlive::default())
-                .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
-                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-                .tcp_nodelay(true)
-                .local_addr(addr)
-                .on_connect_ext(move |io: &_, ext: _| {
-                    connection::on_connect(&log, io as &dyn Any, ext)
-                })
-                .upgrade(upgrades.service())
+            settings::<_, _, B>(addr, log.clone(), stopping.clone())
+                .upgrade(upgrades.hook())
                 .finish(app_service(make_app.clone()))
                 .tcp()
         })?,
         Some(tls) => {
             let acceptor = with_alpn(tls)?;
             builder.listen(name, listener, move || {
-                let log = log.clone();
-                HttpService::build()
-                    .keep_alive(KeepAlive::default())
-                    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
-                    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-                    .tcp_nodelay(true)
-                    .local_addr(addr)
+                settings::<_, _, B>(addr, log.clone(), stopping.clone())
                     .secure()
-                    .on_connect_ext(move |io: &_, ext: _| {
-                        connection::on_connect(&log, io as &dyn Any, ext)
-                    })
-                    .upgrade(upgrades.service())
+                    .upgrade(upgrades.hook())
                     .finish(app_service(make_app.clone()))
                     .openssl(acceptor.clone())
             })?
         }
     };
     Ok(builder.run())
+}
+
+/// The HTTP settings of every connection on `addr`, plain or TLS (`T`).
+/// When a graceful stop begins (`stopping`), idle keep-alive connections
+/// are closed at once and responses in flight say `Connection: close`.
+/// (`B` is the application's body type, which actix-http names here.)
+fn settings<T, S, B>(
+    addr: SocketAddr,
+    log: Logger,
+    stopping: GracefulShutdownSignal,
+) -> HttpServiceBuilder<T, S>
+where
+    T: 'static,
+    S: ServiceFactory<Request, Config = ()>,
+    S::Response: Into<Response<B>> + 'static,
+    B: MessageBody + 'static,
+    S::Error: Into<Response<BoxBody>> + 'static,
+    S::InitError: std::fmt::Debug,
+    <S::Service as Service<Request>>::Future: 'static,
+{
+    HttpService::build()
+        .keep_alive(KeepAlive::default())
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .local_addr(addr)
+        .graceful_shutdown_signal(move || {
+            let stopping = stopping.clone();
+            async move { stopping.notified().await }
+        })
+        .on_connect_ext(move |io: &T, ext: _| connection::on_connect(&log, io as &dyn Any, ext))
 }
 
 /// The application as actix-http serves it: its errors turned into
@@ -97,7 +120,7 @@ fn app_service<F, I, S, B>(
     Request,
     Config = (),
     Response = S::Response,
-    Error = Response<actix_web::body::BoxBody>,
+    Error = Response<BoxBody>,
     InitError = S::InitError,
 >
 where

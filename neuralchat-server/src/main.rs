@@ -126,11 +126,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let mesh = web::Data::new(mesh);
     let data = web::Data::new(engine.clone());
-    let open_connections = web::Data::new(admission::OpenConnections::default());
     let websocket = web::Data::new(config.websocket.clone());
     let max_body = config.limits.max_frame_bytes;
     let conn_log = log.new(slog::o!("transport" => "tcp"));
-    let upgraded_connections = open_connections.get_ref().clone();
+    let upgraded_connections = admission::OpenConnections::default();
     let upgrades = ws::Upgrades::new(
         engine.clone(),
         upgraded_connections.clone(),
@@ -140,7 +139,6 @@ async fn main() -> anyhow::Result<()> {
         App::new()
             .app_data(data.clone())
             .app_data(mesh.clone())
-            .app_data(open_connections.clone())
             .app_data(websocket.clone())
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics::metrics))

@@ -1,4 +1,4 @@
-//! The client's frames, decoded from the upgraded request's byte stream
+//! The client's frames, decoded from the upgraded socket's bytes
 //! with actix-http's WebSocket codec (which checks masking, opcodes, the
 //! frame size and the order of fragments). A message sent in fragments is
 //! joined here, bounded like a single frame.
@@ -42,7 +42,7 @@ pub(super) enum IncomingError {
 
 /// The client's side of a WebSocket: its bytes, decoded into messages.
 pub(super) struct ClientFrames<S> {
-    /// The upgraded request's body: the client's bytes.
+    /// The client's bytes, as read from the socket.
     payload: S,
     /// Bytes read and not yet decoded.
     buf: BytesMut,

@@ -87,7 +87,7 @@ fn check_origin(
 /// Serves one upgraded connection: starts its engine session, then runs
 /// the bridge and the writer side by side until the bridge is done. The
 /// socket is closed when this returns.
-async fn connection<T>(engine: Engine, websocket: WebSocketConfig, upgraded: Upgraded<T>)
+async fn connection<T>(engine: Engine, heartbeat: Heartbeat, upgraded: Upgraded<T>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -116,12 +116,8 @@ where
         deadline: Duration::from_secs(limits.write_deadline_secs),
         log,
     };
-    let heartbeat = Heartbeat {
-        ping_every: Duration::from_secs(websocket.ping_secs),
-        silence_limit: Duration::from_secs(websocket.silence_secs),
-    };
     let client = Client {
-        session,
+        session: SessionEnd(session),
         closed,
         stream,
         max_frame_bytes: max,
@@ -130,27 +126,35 @@ where
     let pump = socket::pump(outgoing, socket_writer);
     tokio::pin!(bridge);
     tokio::pin!(pump);
-    // The writer stops first only when a write fails; the bridge then
-    // finds the connection gone and ends the session.
-    let writer_stopped = tokio::select! {
-        () = &mut bridge => false,
-        () = &mut pump => true,
-    };
-    if writer_stopped {
-        bridge.await;
+    // The writer stops first only when a write fails: the client is gone,
+    // and the bridge is dropped (its session ends with it).
+    tokio::select! {
+        () = &mut bridge => {}
+        () = &mut pump => {}
     }
 }
 
 /// The client's side of one connection and the session it talks to.
 struct Client<S> {
-    /// The engine session.
-    session: actix::Addr<neuralchat_core::Session>,
+    /// The engine session, ended when this is dropped.
+    session: SessionEnd,
     /// Resolves when the engine closes the session.
     closed: tokio::sync::oneshot::Receiver<neuralchat_core::CloseReason>,
     /// The client's frames.
     stream: ClientFrames<S>,
     /// The protocol's frame limit.
     max_frame_bytes: usize,
+}
+
+/// The engine session of a connection: dropping it ends the session,
+/// however the connection's task ends (the bridge done, or dropped when
+/// the client is gone).
+struct SessionEnd(actix::Addr<neuralchat_core::Session>);
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        self.0.do_send(Disconnect);
+    }
 }
 
 /// What the bridge writes itself, and the write deadline.
@@ -199,6 +203,7 @@ impl Writer {
 }
 
 /// When the server pings, and when it gives up on a silent client.
+#[derive(Debug, Clone, Copy)]
 struct Heartbeat {
     /// How often the server pings (the first ping at connect).
     ping_every: Duration,
@@ -268,11 +273,11 @@ async fn bridge<S>(
                     last_heard = Instant::now();
                     match message {
                         Some(Ok(Incoming::Text(text))) => {
-                            handing = Some(Box::pin(session.send(Inbound(text))));
+                            handing = Some(Box::pin(session.0.send(Inbound(text))));
                         }
                         Some(Ok(Incoming::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
                             // Frames are JSON text; a binary frame is read as UTF-8 text.
-                            Ok(text) => handing = Some(Box::pin(session.send(Inbound(text)))),
+                            Ok(text) => handing = Some(Box::pin(session.0.send(Inbound(text)))),
                             Err(_) => {
                                 let error = ChatError::new(ErrorCode::BadJson, "a binary frame must hold UTF-8 JSON text");
                                 warn!(log, "binary frame is not UTF-8"; "code" => %error.code, "bytes" => bytes.len());
@@ -330,7 +335,8 @@ async fn bridge<S>(
             }
         }
     };
-    session.do_send(Disconnect);
+    // Ended before the close, so that no frame follows it.
+    drop(session);
     finish_connection(writer, stream, ending).await;
 }
 

@@ -1,4 +1,6 @@
-//! The WebSocket response body. It reads the session's outbox itself, so a
+//! The WebSocket connection's outgoing stream, a `MessageBody` (what the
+//! `101` response's body was when actix-http wrote it; `socket::pump`
+//! writes it now). It reads the session's outbox itself, so a
 //! frame goes from the room's fan-out straight to the connection's writer:
 //! no task in between wakes up to copy it into a second channel. Frames
 //! that wait together are written into one chunk, which the connection
@@ -123,8 +125,7 @@ impl Drop for ControlSender {
     }
 }
 
-/// The body of a WebSocket's `101` response: every frame the server sends
-/// on that connection.
+/// Every frame the server sends on one WebSocket connection.
 pub(super) struct OutgoingBody {
     /// The session's outbox: the engine's frames, in order.
     frames: mpsc::Receiver<ByteString>,
@@ -134,8 +135,8 @@ pub(super) struct OutgoingBody {
     link: Arc<Link>,
     /// Set once the close frame is in `buf`, or the bridge is gone: nothing
     /// more is encoded. The body ends when the bridge is gone; until then
-    /// it waits, so that the client's close reply still reaches the bridge
-    /// (an ended body would have actix-http discard what the client sends).
+    /// it waits, so that the connection stays open while the bridge reads
+    /// the client's close reply.
     closing: bool,
     /// Set when the chunk holding the close frame was handed over.
     close_handed: bool,

@@ -8,6 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -35,8 +36,8 @@ impl<R: AsyncRead + Unpin> Stream for SocketBytes<R> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         // On the stack, not in the connection's state: an idle connection
         // holds no read buffer.
-        let mut room = [0u8; READ_BYTES];
-        let mut buf = ReadBuf::new(&mut room);
+        let mut room = [MaybeUninit::<u8>::uninit(); READ_BYTES];
+        let mut buf = ReadBuf::uninit(&mut room);
         match Pin::new(&mut self.reader).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(None),
             Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(Bytes::copy_from_slice(buf.filled())))),

@@ -4,11 +4,13 @@
 //! from an address under its connection limit, with a valid handshake, is
 //! answered `101` and its socket taken over: the connection's task then
 //! reads and writes the socket itself, and no HTTP dispatcher (with its
-//! two 8 KiB buffers) stays under the session. Any other is answered as
-//! actix-web would (404 for another path, the JSON error for a refusal,
-//! 400 for a bad handshake) and closed.
+//! two 8 KiB buffers) stays under the session. Any other is answered and
+//! closed: 404 `not_found` for another path, the JSON error for a refusal
+//! (403 `forbidden` origin, 429 `rate_limited`, 503 `shutting_down`), and
+//! the handshake's own answer for a bad handshake (400, or 405 for a
+//! method other than GET).
 
-use super::{check_origin, connection};
+use super::{check_origin, connection, Heartbeat};
 use crate::admission::{Admitted, OpenConnections};
 use crate::config::WebSocketConfig;
 use crate::rest::ApiError;
@@ -22,10 +24,15 @@ use bytes::BytesMut;
 use futures_util::SinkExt;
 use neuralchat_core::{client_address, ChatError, Engine, ErrorCode};
 use slog::{debug, warn};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The path WebSockets connect to.
 const PATH: &str = "/ws";
+/// How long a client may take to read the answer to its upgrade request
+/// (actix-http's own request timeout).
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// What an upgrade needs: the engine to connect sessions to, the open
 /// connections per address, and the WebSocket settings.
@@ -36,7 +43,7 @@ pub struct Upgrades {
     /// Open WebSocket connections per client address.
     open: OpenConnections,
     /// Heartbeat and allowed origins.
-    websocket: WebSocketConfig,
+    websocket: Arc<WebSocketConfig>,
 }
 
 /// A connection taken over after its `101`.
@@ -57,12 +64,13 @@ impl Upgrades {
         Upgrades {
             engine,
             open,
-            websocket,
+            websocket: Arc::new(websocket),
         }
     }
 
-    /// The upgrade service for connections of type `T` (TCP or TLS).
-    pub fn service<T>(
+    /// The upgrade hook (an actix service) for connections of type `T`
+    /// (TCP or TLS).
+    pub fn hook<T>(
         &self,
     ) -> impl ServiceFactory<
         (Request, Framed<T, Codec>),
@@ -85,7 +93,9 @@ impl Upgrades {
     }
 
     /// Answers one upgrade request; a connection taken over goes on in a
-    /// task of its own, so the HTTP connection's task ends here.
+    /// task of its own, so the HTTP connection's task ends here. The
+    /// answer is written within [`ANSWER_WITHIN`] (actix-http's timers do
+    /// not run while the upgrade is ours).
     async fn upgrade<T>(self, req: Request, mut framed: Framed<T, Codec>)
     where
         T: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -96,11 +106,28 @@ impl Upgrades {
             .unwrap_or_else(|| "unknown".into());
         let (admitted, accept) = match self.accept(&req, &peer) {
             Ok(accepted) => accepted,
-            Err(refusal) => return refuse(&mut framed, refusal).await,
+            Err(refusal) => {
+                let refused = tokio::time::timeout(ANSWER_WITHIN, refuse(&mut framed, refusal));
+                if refused.await.is_err() {
+                    debug!(self.engine.logger(), "client did not take its refusal"; "peer" => &peer);
+                }
+                return;
+            }
         };
-        if let Err(e) = framed.send(Message::Item((accept, BodySize::None))).await {
-            debug!(self.engine.logger(), "client left during the upgrade"; "peer" => &peer, "error" => %e);
-            return;
+        let answered = tokio::time::timeout(
+            ANSWER_WITHIN,
+            framed.send(Message::Item((accept, BodySize::None))),
+        );
+        match answered.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(self.engine.logger(), "client left during the upgrade"; "peer" => &peer, "error" => %e);
+                return;
+            }
+            Err(_) => {
+                debug!(self.engine.logger(), "client did not take its 101"; "peer" => &peer);
+                return;
+            }
         }
         let parts = framed.into_parts();
         let upgraded = Upgraded {
@@ -109,7 +136,11 @@ impl Upgrades {
             peer,
             admitted,
         };
-        actix_web::rt::spawn(connection(self.engine, self.websocket, upgraded));
+        let heartbeat = Heartbeat {
+            ping_every: Duration::from_secs(self.websocket.ping_secs),
+            silence_limit: Duration::from_secs(self.websocket.silence_secs),
+        };
+        actix_web::rt::spawn(connection(self.engine, heartbeat, upgraded));
     }
 
     /// The `101` for an upgrade that may go ahead, or the response that
@@ -120,6 +151,10 @@ impl Upgrades {
         peer: &str,
     ) -> Result<(Admitted, Response<()>), Response<BoxBody>> {
         let log = self.engine.logger();
+        if *self.engine.closing().borrow() {
+            let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
+            return Err(ApiError(error).error_response().into());
+        }
         if req.path() != PATH {
             debug!(log, "websocket upgrade for another path"; "peer" => peer, "path" => req.path());
             let error = ChatError::new(ErrorCode::NotFound, "no such path or method");
@@ -147,7 +182,8 @@ impl Upgrades {
     }
 }
 
-/// Writes `response` whole and leaves the connection to be closed.
+/// Writes `response` whole, in one write, and ends the connection (TLS
+/// `close_notify`, then FIN).
 async fn refuse<T>(framed: &mut Framed<T, Codec>, response: Response<BoxBody>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
@@ -163,12 +199,14 @@ where
         None => BodySize::None,
     };
     let written = async {
-        framed.send(Message::Item((head, size))).await?;
+        framed.feed(Message::Item((head, size))).await?;
         if let Some(bytes) = body {
-            framed.send(Message::Chunk(Some(bytes))).await?;
-            framed.send(Message::Chunk(None)).await?;
+            framed.feed(Message::Chunk(Some(bytes))).await?;
+            framed.feed(Message::Chunk(None)).await?;
         }
-        Ok::<(), std::io::Error>(())
+        // actix-codec's close flushes the socket, not its own buffer.
+        framed.flush().await?;
+        framed.close().await
     };
     // A client that left before reading its refusal has nothing to lose.
     let _ = written.await;

@@ -1,10 +1,10 @@
 //! The write deadline's bookkeeping. A client that stops reading is cut
 //! off once the connection has taken nothing more from the server for
-//! `limits.write_deadline_secs`. The response body cannot time itself out:
-//! actix-http stops polling it once its write buffer is full (which, with
-//! the kernel's socket buffer full before it, is what a client that does
-//! not read leads to), so the body records when it last handed a chunk
-//! over without being asked for more since, and the bridge task watches
+//! `limits.write_deadline_secs`. The outgoing body cannot time itself out:
+//! its writer (`socket::pump`) asks for the next chunk only once the last
+//! is written, and a client that does not read leaves that write waiting
+//! on a full socket buffer, so the body records when it last handed a
+//! chunk over without being asked for more since, and the bridge watches
 //! that record. The body wakes the bridge when it hands a chunk over and
 //! nobody watches; the bridge then looks once per deadline and stops
 //! watching when nothing is owed, so an idle connection has no timer and a
