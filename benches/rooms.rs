@@ -23,7 +23,7 @@
 //! (at `info`, into a file) every message; Mosquitto stores nothing.
 //!
 //! Run: `cargo build --release -p neuralchat-server && cargo bench --bench
-//! rooms` (needs `ulimit -n` above twice the members plus 300). The table is
+//! rooms` (needs `ulimit -n` above the members plus 300). The table is
 //! also written as JSON to `<target>/bench-results/rooms.json`.
 
 use neuralchat_testkit::bin::{bench_server, env_usize};
