@@ -659,6 +659,29 @@ async fn a_client_that_never_answers_pings_is_closed_with_1001() {
     answering.ping().await.unwrap();
 }
 
+/// 6c. While the server shuts down (it gives each connection a second to
+///     answer its close), a new WebSocket is answered 503 `shutting_down`.
+#[tokio::test]
+async fn an_upgrade_during_shutdown_is_answered_503() {
+    let mut server = ServerProcess::start(ServerOptions::new()).await.unwrap();
+    let port = server.port();
+    let mut raw = RawWs::connect(port).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(raw.text(deadline).await.unwrap()["type"], "hello");
+    let late_comer = async {
+        let error = raw.text(deadline).await.unwrap();
+        assert_eq!(error["code"], "shutting_down", "{error}");
+        // `raw` never answers the close, so the server is still waiting.
+        let (head, _) = RawWs::upgrade(port, "/ws", &[]).await;
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        let (opcode, payload) = raw.frame(deadline).await.unwrap();
+        assert_eq!(opcode, OP_CLOSE);
+        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1012);
+    };
+    let (status, ()) = tokio::join!(server.stop(), late_comer);
+    assert!(status.unwrap().success());
+}
+
 /// 7. The server pings as soon as the connection opens, before the client
 ///    sends anything (the next ping would come 30 s later).
 #[tokio::test]
