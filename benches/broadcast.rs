@@ -2,7 +2,9 @@
 //! Saturated fan-out, end to end: one sender and N receivers in one room,
 //! on the real `neuralchat-server` and, in the same run, on two peers: the
 //! bare WebSocket broadcast server (tokio-tungstenite, `common/bare_server.rs`)
-//! and Mosquitto at QoS 0 (one topic, N subscribers).
+//! and Mosquitto at QoS 0 and at QoS 1 (one topic, N subscribers; at QoS 1
+//! the sender publishes and every subscriber subscribes at QoS 1, and each
+//! reader answers every PUBLISH with its PUBACK).
 //!
 //! The sender sends as fast as the room takes it: message `n` goes out once
 //! message `n - WINDOW` has reached every receiver, so no queue grows and
@@ -53,7 +55,7 @@ mod ws_member;
 use bare_server::BareServer;
 use pinning::Pinning;
 use raw_reader::{wait_ready, Clock, RawReaders};
-use wire::{mqtt_publish, mqtt_subscriber, send_frame};
+use wire::{mqtt_publish, mqtt_publish_qos1, mqtt_subscriber, mqtt_subscriber_at, send_frame};
 use ws_member::{drain, raw_tcp, real_member, unthrottled, ws_connect, FRAME_DEADLINE};
 
 /// Messages in flight: message `n` is sent once `n - WINDOW` reached all.
@@ -93,16 +95,18 @@ fn main() {
         for &receivers in &sizes {
             let real = real_run(receivers, secs).await;
             let bare = bare_run(receivers, secs).await;
-            let mqtt = mosquitto_run(receivers, secs).await;
-            rows.push((receivers, real, bare, mqtt));
+            let mqtt = mosquitto_run(receivers, secs, Framing::Mqtt).await;
+            let mqtt1 = mosquitto_run(receivers, secs, Framing::Mqtt1).await;
+            rows.push((receivers, real, bare, mqtt, mqtt1));
         }
         println!("\n| receivers | server | messages/s | deliveries/s | vs bare | CPU per delivery | missing | each delivery p50 | p99 | pinned |");
         println!("|---|---|---|---|---|---|---|---|---|---|");
-        for (receivers, real, bare, mqtt) in &rows {
+        for (receivers, real, bare, mqtt, mqtt1) in &rows {
             for (name, run) in [
                 ("neuralchat-server", real),
                 ("bare broadcast", bare),
                 ("Mosquitto QoS 0", mqtt),
+                ("Mosquitto QoS 1", mqtt1),
             ] {
                 println!(
                     "| {receivers} | {name} | {:.0} | {:.0} | {:.2}x | {:.2} µs | {} | {:.2} ms | {:.2} ms | {} |",
@@ -119,11 +123,12 @@ fn main() {
         }
         let results: Vec<_> = rows
             .iter()
-            .flat_map(|(receivers, real, bare, mqtt)| {
+            .flat_map(|(receivers, real, bare, mqtt, mqtt1)| {
                 [
                     ("neuralchat-server", real),
                     ("bare broadcast", bare),
                     ("Mosquitto QoS 0", mqtt),
+                    ("Mosquitto QoS 1", mqtt1),
                 ]
                 .map(|(name, run)| {
                     serde_json::json!({
@@ -169,14 +174,23 @@ enum Framing {
     WebSocket,
     /// An MQTT QoS 0 PUBLISH to `ROOM`.
     Mqtt,
+    /// An MQTT QoS 1 PUBLISH to `ROOM`.
+    Mqtt1,
 }
 
 impl Framing {
-    fn encode(self, text: &str) -> Vec<u8> {
+    /// Message `seq` (its packet id, at QoS 1) holding `text`.
+    fn encode(self, text: &str, seq: usize) -> Vec<u8> {
         match self {
             Framing::WebSocket => send_frame(ROOM, text),
             Framing::Mqtt => mqtt_publish(ROOM, text),
+            Framing::Mqtt1 => mqtt_publish_qos1(ROOM, text, (seq % 65_535) as u16 + 1),
         }
+    }
+
+    /// Whether receivers answer each message (MQTT QoS 1's PUBACK).
+    fn acked(self) -> bool {
+        matches!(self, Framing::Mqtt1)
     }
 }
 
@@ -187,8 +201,9 @@ struct Room {
 }
 
 /// Sets up `count` receivers, at most `SETUP_PARALLEL` at once: `connect`
-/// gives each one's socket after its sign-up, log-in and join.
-async fn receivers<F, Fut>(count: usize, connect: F) -> Room
+/// gives each one's socket after its sign-up, log-in and join; `framing`
+/// says whether its reader answers what it reads.
+async fn receivers<F, Fut>(count: usize, framing: Framing, connect: F) -> Room
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = std::net::TcpStream> + Send + 'static,
@@ -206,7 +221,11 @@ where
                 let permit = gate.acquire_owned().await.expect("semaphore");
                 let tcp = socket.await;
                 drop(permit);
-                let reading = readers.read(tcp, clock);
+                let reading = if framing.acked() {
+                    readers.read_acking(tcp, clock)
+                } else {
+                    readers.read(tcp, clock)
+                };
                 ready.fetch_add(1, Ordering::Relaxed);
                 reading.await.expect("a reader failed")
             })
@@ -252,12 +271,12 @@ async fn flood(
             }
         }
         clock.sent(sent);
-        out.write_all(&framing.encode(&format!("busy {sent:06}")))
+        out.write_all(&framing.encode(&format!("busy {sent:06}"), sent))
             .await
             .expect("sending");
         sent += 1;
     }
-    out.write_all(&framing.encode("busy end"))
+    out.write_all(&framing.encode("busy end", sent))
         .await
         .expect("sending the end");
     let mut got = 0usize;
@@ -301,7 +320,7 @@ async fn real_run(receivers_count: usize, secs: f64) -> Run {
         .expect("neuralchat-server did not start");
     let url = server.ws_url();
     let sender = raw_tcp(real_member(&url, "flood-sender", &[ROOM]).await);
-    let room = receivers(receivers_count, |i| {
+    let room = receivers(receivers_count, Framing::WebSocket, |i| {
         let url = url.clone();
         async move { raw_tcp(real_member(&url, &format!("flood-{i:04}"), &[ROOM]).await) }
     })
@@ -314,7 +333,7 @@ async fn bare_run(receivers_count: usize, secs: f64) -> Run {
     let bare = BareServer::start().await;
     let url = bare.url();
     let sender = raw_tcp(ws_connect(&url).await);
-    let room = receivers(receivers_count, |_| {
+    let room = receivers(receivers_count, Framing::WebSocket, |_| {
         let url = url.clone();
         async move { raw_tcp(ws_connect(&url).await) }
     })
@@ -322,15 +341,19 @@ async fn bare_run(receivers_count: usize, secs: f64) -> Run {
     flood(room, sender, Framing::WebSocket, bare.pid, secs).await
 }
 
-async fn mosquitto_run(receivers_count: usize, secs: f64) -> Run {
-    println!("Mosquitto QoS 0, {receivers_count} receivers ...");
+/// Mosquitto with `framing` (QoS 0 or 1; the subscribers subscribe at the
+/// same QoS).
+async fn mosquitto_run(receivers_count: usize, secs: f64, framing: Framing) -> Run {
+    let qos = u8::from(framing.acked());
+    println!("Mosquitto QoS {qos}, {receivers_count} receivers ...");
     let broker = Mosquitto::start().await.expect("Mosquitto did not start");
     let port = broker.port();
+    // The sender's PUBACKs (at QoS 1) are read and dropped with the rest.
     let sender = mqtt_subscriber(port, "flood-sender", None).await;
-    let room = receivers(receivers_count, |i| async move {
-        mqtt_subscriber(port, &format!("flood-{i:04}"), Some(ROOM)).await
+    let room = receivers(receivers_count, framing, |i| async move {
+        mqtt_subscriber_at(port, &format!("flood-{i:04}"), Some(ROOM), qos).await
     })
     .await;
     let pid = broker.pid().expect("Mosquitto's pid");
-    flood(room, sender, Framing::Mqtt, pid, secs).await
+    flood(room, sender, framing, pid, secs).await
 }

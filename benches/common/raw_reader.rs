@@ -10,6 +10,9 @@
 //! without decoding frames (the server's pings go unanswered; a run is far
 //! shorter than the silence limit). All readers share one current-thread
 //! runtime on one thread, which the bench pins to its own core.
+// Each bench uses the readers it needs (the MQTT QoS 1 one only here and
+// there).
+#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -108,6 +111,20 @@ impl RawReaders {
             read_markers(tcp, clock).await
         })
     }
+
+    /// [`RawReaders::read`] for an MQTT subscriber at QoS 1: its packets are
+    /// parsed, and every PUBLISH is answered with its PUBACK (the broker
+    /// stops sending to a subscriber with 20 unanswered).
+    pub fn read_acking(
+        &self,
+        tcp: std::net::TcpStream,
+        clock: Arc<Clock>,
+    ) -> tokio::task::JoinHandle<Vec<(u32, u64)>> {
+        self.handle.spawn(async move {
+            let tcp = tokio::net::TcpStream::from_std(tcp).expect("registering a reader");
+            read_publishes(tcp, clock).await
+        })
+    }
 }
 
 /// Waits (at most 5 minutes) until `ready` counts `count` members of
@@ -121,6 +138,15 @@ pub async fn wait_ready(ready: &AtomicUsize, count: usize, what: &str) {
             ready.load(Ordering::Relaxed)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Counts message `seq` read now by one reader.
+fn record(clock: &Clock, got: &mut Vec<(u32, u64)>, seq: usize, now: u64) {
+    got.push((seq as u32, now));
+    let had = clock.seen[seq].fetch_add(1, Ordering::Relaxed);
+    if had + 1 == clock.readers.load(Ordering::Relaxed) {
+        clock.complete.notify_one();
     }
 }
 
@@ -154,11 +180,7 @@ async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<
                 .ok()
                 .and_then(|d| d.parse::<usize>().ok());
             if let Some(seq) = number.filter(|&seq| seq < clock.seen.len()) {
-                got.push((seq as u32, now));
-                let had = clock.seen[seq].fetch_add(1, Ordering::Relaxed);
-                if had + 1 == clock.readers.load(Ordering::Relaxed) {
-                    clock.complete.notify_one();
-                }
+                record(&clock, &mut got, seq, now);
             }
         }
         if ended {
@@ -169,6 +191,83 @@ async fn read_markers(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<
         let from = filled.saturating_sub(CARRY).max(at);
         buf.copy_within(from..filled, 0);
         kept = filled - from;
+    }
+    got
+}
+
+/// One MQTT packet at the start of `buf`: where its body starts and its
+/// whole length; `None` while incomplete.
+fn mqtt_packet_at(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut remaining = 0usize;
+    for i in 0..4 {
+        let byte = *buf.get(1 + i)?;
+        remaining |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let body_at = 2 + i;
+            let len = body_at + remaining;
+            return (buf.len() >= len).then_some((body_at, len));
+        }
+    }
+    panic!("a malformed MQTT length from the broker")
+}
+
+/// Reads an MQTT QoS 1 subscriber until the end marker, answering each
+/// PUBLISH with a PUBACK; returns (message, when) for every busy message.
+async fn read_publishes(mut tcp: tokio::net::TcpStream, clock: Arc<Clock>) -> Vec<(u32, u64)> {
+    use tokio::io::AsyncWriteExt;
+    let mut got = Vec::with_capacity(clock.seen.len());
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut acks = Vec::new();
+    loop {
+        let read = tokio::time::timeout(READ_DEADLINE, tcp.read(&mut chunk)).await;
+        let Ok(Ok(n)) = read else { break };
+        if n == 0 {
+            break;
+        }
+        let now = clock.now_ns();
+        buf.extend_from_slice(&chunk[..n]);
+        let mut at = 0;
+        let mut ended = false;
+        while let Some((body_at, len)) = mqtt_packet_at(&buf[at..]) {
+            let packet = &buf[at..at + len];
+            at += len;
+            if packet[0] >> 4 != 3 {
+                continue;
+            }
+            let body = &packet[body_at..];
+            let mut payload_at = 2 + usize::from(u16::from_be_bytes([body[0], body[1]]));
+            if (packet[0] >> 1) & 3 > 0 {
+                acks.extend_from_slice(&[0x40, 2, body[payload_at], body[payload_at + 1]]);
+                payload_at += 2;
+            }
+            let payload = &body[payload_at..];
+            let Some(found) = memchr::memmem::find(payload, KEY) else {
+                continue;
+            };
+            let digits = &payload[found + KEY.len()..];
+            if digits.starts_with(b"end\"") {
+                ended = true;
+                continue;
+            }
+            let number = digits
+                .get(..6)
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| d.parse::<usize>().ok());
+            if let Some(seq) = number.filter(|&seq| seq < clock.seen.len()) {
+                record(&clock, &mut got, seq, now);
+            }
+        }
+        buf.drain(..at);
+        if !acks.is_empty() {
+            if tcp.write_all(&acks).await.is_err() {
+                break;
+            }
+            acks.clear();
+        }
+        if ended {
+            break;
+        }
     }
     got
 }

@@ -1,5 +1,6 @@
 //! What the benches' raw senders write: a client's `send` frame as a
-//! masked WebSocket text frame, and MQTT 3.1.1 packets for Mosquitto.
+//! masked WebSocket text frame, and MQTT 3.1.1 packets for Mosquitto (QoS 0
+//! and 1).
 #![allow(dead_code)]
 
 use crate::ws_member::FRAME_DEADLINE;
@@ -18,6 +19,15 @@ pub fn mqtt_publish(topic: &str, text: &str) -> Vec<u8> {
     let mut body = mqtt_string(topic);
     body.extend_from_slice(payload.as_bytes());
     mqtt_packet(0x30, body)
+}
+
+/// A QoS 1 PUBLISH of `{"text": text}` to `topic`, with `packet_id` (not 0).
+pub fn mqtt_publish_qos1(topic: &str, text: &str, packet_id: u16) -> Vec<u8> {
+    let payload = serde_json::json!({ "text": text }).to_string();
+    let mut body = mqtt_string(topic);
+    body.extend_from_slice(&packet_id.to_be_bytes());
+    body.extend_from_slice(payload.as_bytes());
+    mqtt_packet(0x32, body)
 }
 
 /// A client's (masked) WebSocket text frame.
@@ -72,6 +82,16 @@ async fn expect_reply(tcp: &mut TcpStream, expected: &[u8], what: &str) {
 /// An MQTT 3.1.1 client (clean session, keep-alive 10 minutes), subscribed
 /// at QoS 0 to `topic` when there is one, ready for a raw reader.
 pub async fn mqtt_subscriber(port: u16, id: &str, topic: Option<&str>) -> std::net::TcpStream {
+    mqtt_subscriber_at(port, id, topic, 0).await
+}
+
+/// [`mqtt_subscriber`], subscribed at `qos` (0 or 1).
+pub async fn mqtt_subscriber_at(
+    port: u16,
+    id: &str,
+    topic: Option<&str>,
+    qos: u8,
+) -> std::net::TcpStream {
     let mut tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connecting to Mosquitto");
@@ -86,11 +106,11 @@ pub async fn mqtt_subscriber(port: u16, id: &str, topic: Option<&str>) -> std::n
     if let Some(topic) = topic {
         let mut body = vec![0, 1];
         body.extend(mqtt_string(topic));
-        body.push(0);
+        body.push(qos);
         tcp.write_all(&mqtt_packet(0x82, body))
             .await
             .expect("SUBSCRIBE");
-        expect_reply(&mut tcp, &[0x90, 3, 0, 1, 0], "SUBACK").await;
+        expect_reply(&mut tcp, &[0x90, 3, 0, 1, qos], "SUBACK").await;
     }
     tcp.into_std().expect("a std TCP stream")
 }
