@@ -175,23 +175,30 @@ impl Room {
     fn broadcast(&mut self, frame: &ServerFrame) -> bytestring::ByteString {
         let frame = frame.encode();
         let metrics = &self.shared.metrics;
+        // Counted here and added once: the counters are shared by every
+        // room's thread.
+        let (mut delivered, mut slow) = (0, 0);
         // A session closed for another reason stays until its transport
         // goes (its next offer says `Gone`) or it leaves: checking every
         // session's close flag on every frame cost more than that.
         self.present
             .retain(|_, presence| match presence.outbox.offer(frame.clone()) {
                 Pushed::Queued => {
-                    Metrics::bump(&metrics.deliveries);
+                    delivered += 1;
                     true
                 }
                 // Only a full queue is a slow consumer; a client that left
                 // is just gone.
                 Pushed::Full => {
-                    Metrics::bump(&metrics.slow_consumers);
+                    slow += 1;
                     false
                 }
                 Pushed::Gone => false,
             });
+        Metrics::add(&metrics.deliveries, delivered);
+        if slow > 0 {
+            Metrics::add(&metrics.slow_consumers, slow);
+        }
         frame
     }
 
