@@ -1,7 +1,9 @@
 //! Frame codec: decoding a client `send` frame and encoding a server `event`
-//! frame, the two steps on every message's hot path.
+//! frame, the two steps on every message's hot path; and the third, asking
+//! whether a message calls a bot.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use neuralchat_core::bots::{addressed_to, BotNames};
 use neuralchat_core::event::{Event, EventIdGen, EventKind};
 use neuralchat_core::protocol::{decode, ServerFrame};
 
@@ -48,5 +50,28 @@ fn codec(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codec);
+/// Whether a message calls a bot (asked of every message in a room with
+/// bots): most name none.
+fn address(c: &mut Criterion) {
+    let bots = vec![BotNames::new("Olga", ["Ольга", "Оля"])];
+    let mut group = c.benchmark_group("address");
+    for (name, text) in [
+        (
+            "ascii_no_bot",
+            "message of a throughput run, about a hundred bytes long, naming nobody at all here.",
+        ),
+        (
+            "cyrillic_no_bot",
+            "сообщение о погоде на завтра, примерно сто байт, и никого здесь не зовут.",
+        ),
+        ("ascii_calls_olga", "Olga, tell me a joke about the weather"),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| addressed_to(black_box(text), black_box(&bots)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, codec, address);
 criterion_main!(benches);

@@ -17,6 +17,8 @@ pub struct BotNames {
     aliases: Vec<String>,
     /// Lower-cased name and aliases, longest first, empty ones left out.
     folded: Vec<Vec<char>>,
+    /// `folded` as text, for finding a name in a message's folded text.
+    folded_text: Vec<String>,
 }
 
 impl BotNames {
@@ -36,10 +38,12 @@ impl BotNames {
             .collect();
         folded.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         folded.dedup();
+        let folded_text = folded.iter().map(|f| f.iter().collect()).collect();
         Self {
             name,
             aliases,
             folded,
+            folded_text,
         }
     }
 
@@ -211,10 +215,36 @@ fn match_prefix(text: &str, name: &[char]) -> Option<usize> {
 /// Whether one of the bots' names occurs anywhere in `text` (lower-cased
 /// as names are matched, so wherever a name can match, this finds it).
 fn names_any(text: &str, bots: &[BotNames]) -> bool {
-    let folded = fold(text);
+    // Folded as text, a name is found with a substring search: UTF-8 text
+    // matches byte for byte exactly where it matches char for char. In
+    // ASCII text (most messages) only an ASCII name can occur.
+    let ascii = text.is_ascii();
+    let folded = fold_text(text);
     bots.iter()
-        .flat_map(|bot| &bot.folded)
-        .any(|name| folded.windows(name.len()).any(|w| w == name.as_slice()))
+        .flat_map(|bot| &bot.folded_text)
+        .filter(|name| !ascii || name.is_ascii())
+        .any(|name| memchr::memmem::find(folded.as_bytes(), name.as_bytes()).is_some())
+}
+
+/// `text` lower-cased as [`fold`] does, with the letters of most messages
+/// (ASCII and the basic Cyrillic block) mapped without a table lookup.
+fn fold_text(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            'A'..='Z' => folded.push(c.to_ascii_lowercase()),
+            c if c.is_ascii() => folded.push(c),
+            // А-Я and Ѐ-Џ have their lower case 0x20 and 0x50 above.
+            'А'..='Я' => folded.push(char::from_u32(u32::from(c) + 0x20).unwrap_or(c)),
+            'Ѐ'..='Џ' => folded.push(char::from_u32(u32::from(c) + 0x50).unwrap_or(c)),
+            'а'..='я' | 'ѐ'..='џ' => folded.push(c),
+            c => folded.extend(fold_char(c)),
+        }
+    }
+    folded
 }
 
 /// Lower-cases a name char by char.

@@ -255,3 +255,37 @@ fn names_with_non_ascii_neighbours() {
     assert!(addressed_to("Ольгаж", &bots).is_none());
     assert!(addressed_to("«@Ольга» привет", &bots).is_some());
 }
+
+#[test]
+fn the_name_search_folds_ascii_and_other_text_alike() {
+    // ASCII text is folded byte by byte; each case is also run with a
+    // non-ASCII character appended, which folds it char by char.
+    let bots = vec![
+        BotNames::new("Olga", ["Ольга"]),
+        BotNames::new("Борис", Vec::<String>::new()),
+    ];
+    for (text, names) in [
+        ("OLGA, hi", true),
+        ("the Volga flows", true),
+        ("@olga", true),
+        ("nobody here", false),
+        ("boris, hi", false),
+        ("", false),
+    ] {
+        assert_eq!(names_any(text, &bots), names, "{text:?}");
+        let wide = format!("{text} é");
+        assert_eq!(names_any(&wide, &bots), names, "{wide:?}");
+    }
+    assert!(names_any("Ольга, привет", &bots));
+    assert!(names_any("БОРИС!", &bots));
+}
+
+#[test]
+fn fast_folding_agrees_with_char_wise_folding() {
+    let text: String = (0u32..0x0600).filter_map(char::from_u32).collect();
+    assert_eq!(
+        fold_text(&text),
+        fold(&text).into_iter().collect::<String>()
+    );
+    assert_eq!(fold_text("ΟΔΟΣ Ольга OLGA"), "οδοσ ольга olga");
+}
