@@ -106,10 +106,7 @@ impl RawReaders {
         tcp: std::net::TcpStream,
         clock: Arc<Clock>,
     ) -> tokio::task::JoinHandle<Vec<(u32, u64)>> {
-        self.handle.spawn(async move {
-            let tcp = tokio::net::TcpStream::from_std(tcp).expect("registering a reader");
-            read_markers(tcp, clock).await
-        })
+        self.spawn(tcp, clock, false)
     }
 
     /// [`RawReaders::read`] for an MQTT subscriber at QoS 1: its packets are
@@ -120,9 +117,23 @@ impl RawReaders {
         tcp: std::net::TcpStream,
         clock: Arc<Clock>,
     ) -> tokio::task::JoinHandle<Vec<(u32, u64)>> {
+        self.spawn(tcp, clock, true)
+    }
+
+    /// Starts a reader of `tcp` on the readers' thread.
+    fn spawn(
+        &self,
+        tcp: std::net::TcpStream,
+        clock: Arc<Clock>,
+        acking: bool,
+    ) -> tokio::task::JoinHandle<Vec<(u32, u64)>> {
         self.handle.spawn(async move {
             let tcp = tokio::net::TcpStream::from_std(tcp).expect("registering a reader");
-            read_publishes(tcp, clock).await
+            if acking {
+                read_publishes(tcp, clock).await
+            } else {
+                read_markers(tcp, clock).await
+            }
         })
     }
 }
