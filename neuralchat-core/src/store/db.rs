@@ -71,7 +71,9 @@ macro_rules! with_conn {
     };
 }
 
+mod insert_event;
 mod user_names;
+use insert_event::InsertEvent;
 pub use user_names::NewUser;
 
 /// Sets up every new SQLite connection: WAL, a busy timeout, and sane syncing.
@@ -288,12 +290,7 @@ impl Conn<'_> {
     pub fn append_event(&mut self, event: &Event) -> Result<Appended, StoreError> {
         let row = EventRow::from(event);
         let id = row.id.clone();
-        let inserted = with_conn!(self, conn => {
-            diesel::insert_into(events::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .execute(conn)?
-        });
+        let inserted = with_conn!(self, conn => InsertEvent(&row).execute(conn)?);
         if inserted == 1 {
             return Ok(Appended::Stored);
         }
