@@ -147,7 +147,19 @@ impl TerminalFields<'_> {
 /// `Display` form through the serializer's own `number` helper (both
 /// formats write them bare).
 macro_rules! emit_numbers {
-    ($($method:ident: $ty:ty),* $(,)?) => {
+    // The methods both formats write the same way.
+    () => {
+        emit_numbers!(
+            emit_bool: bool,
+            emit_i64: i64,
+            emit_u64: u64,
+            emit_i32: i32,
+            emit_u32: u32,
+            emit_usize: usize,
+            emit_isize: isize,
+        );
+    };
+    ($($method:ident: $ty:ty),+ $(,)?) => {
         $(
             fn $method(&mut self, key: Key, val: $ty) -> slog::Result {
                 self.number(key, val);
@@ -171,16 +183,8 @@ impl Serializer for TerminalFields<'_> {
     fn emit_none(&mut self, _key: Key) -> slog::Result {
         Ok(())
     }
-    emit_numbers!(
-        emit_bool: bool,
-        emit_i64: i64,
-        emit_u64: u64,
-        emit_i32: i32,
-        emit_u32: u32,
-        emit_usize: usize,
-        emit_isize: isize,
-        emit_f64: f64,
-    );
+    emit_numbers!();
+    emit_numbers!(emit_f64: f64);
 }
 
 /// `2026-11-25T17:30:00.123Z INFO message key=value key="a value"`.
@@ -325,15 +329,7 @@ impl Serializer for JsonFields<'_> {
     fn emit_none(&mut self, _key: Key) -> slog::Result {
         Ok(())
     }
-    emit_numbers!(
-        emit_bool: bool,
-        emit_i64: i64,
-        emit_u64: u64,
-        emit_i32: i32,
-        emit_u32: u32,
-        emit_usize: usize,
-        emit_isize: isize,
-    );
+    emit_numbers!();
     fn emit_f64(&mut self, key: Key, val: f64) -> slog::Result {
         if self.key(key) {
             // serde_json's shortest form; NaN and infinity (not JSON) as null.
