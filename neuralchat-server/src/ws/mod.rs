@@ -22,6 +22,7 @@ use crate::config::WebSocketConfig;
 use crate::rest::ApiError;
 use actix_http::ws::{CloseCode, CloseReason};
 use actix_web::error::PayloadError;
+use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -54,26 +55,29 @@ pub async fn not_upgraded(
     engine: web::Data<Engine>,
     websocket: web::Data<WebSocketConfig>,
 ) -> actix_web::Result<HttpResponse> {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let origin = req
-        .headers()
-        .get(actix_web::http::header::ORIGIN)
-        .map(|o| o.to_str().unwrap_or("(not text)"));
-    check_origin(&engine, &websocket, &peer, origin).map_err(ApiError)?;
+    let peer = peer_text(req.peer_addr());
+    check_origin(&engine, &websocket, &peer, req.headers()).map_err(ApiError)?;
     actix_http::ws::handshake(req.head())?;
     Ok(HttpResponse::BadRequest().finish())
 }
 
-/// Refuses (and logs) a WebSocket from a page whose origin is not allowed.
+/// A client's address as the log and the engine show it.
+fn peer_text(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map(|a| a.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Refuses (and logs) a WebSocket from a page whose origin (the request's
+/// `Origin` header) is not allowed.
 fn check_origin(
     engine: &Engine,
     websocket: &WebSocketConfig,
     peer: &str,
-    origin: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<(), ChatError> {
+    let origin = headers
+        .get(actix_web::http::header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("(not text)"));
     if origin_allowed(&websocket.allowed_origins, origin) {
         return Ok(());
     }

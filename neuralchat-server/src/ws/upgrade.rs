@@ -10,7 +10,7 @@
 //! the handshake's own answer for a bad handshake (400, or 405 for a
 //! method other than GET).
 
-use super::{check_origin, connection, Heartbeat};
+use super::{check_origin, connection, peer_text, Heartbeat};
 use crate::admission::{Admitted, OpenConnections};
 use crate::config::WebSocketConfig;
 use crate::rest::ApiError;
@@ -100,10 +100,7 @@ impl Upgrades {
     where
         T: AsyncRead + AsyncWrite + Unpin + 'static,
     {
-        let peer = req
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let peer = peer_text(req.peer_addr());
         let (admitted, accept) = match self.accept(&req, &peer) {
             Ok(accepted) => accepted,
             Err(refusal) => {
@@ -153,26 +150,21 @@ impl Upgrades {
         let log = self.engine.logger();
         if *self.engine.closing().borrow() {
             let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
-            return Err(ApiError(error).error_response().into());
+            return Err(refusal(error));
         }
         if req.path() != PATH {
             debug!(log, "websocket upgrade for another path"; "peer" => peer, "path" => req.path());
             let error = ChatError::new(ErrorCode::NotFound, "no such path or method");
-            return Err(ApiError(error).error_response().into());
+            return Err(refusal(error));
         }
-        let origin = req
-            .headers()
-            .get(actix_http::header::ORIGIN)
-            .map(|o| o.to_str().unwrap_or("(not text)"));
-        check_origin(&self.engine, &self.websocket, peer, origin)
-            .map_err(|e| Response::from(ApiError(e).error_response()))?;
+        check_origin(&self.engine, &self.websocket, peer, req.headers()).map_err(refusal)?;
         let limits = &self.engine.config().limits;
         let admitted = self
             .open
             .admit(&client_address(peer), limits.connections_per_address)
             .map_err(|e| {
                 warn!(log, "websocket refused"; "peer" => peer, "code" => %e.code);
-                Response::from(ApiError(e).error_response())
+                refusal(e)
             })?;
         let mut accept = actix_http::ws::handshake(req.head()).map_err(|e| {
             debug!(log, "bad websocket handshake"; "peer" => peer, "error" => %e);
@@ -180,6 +172,12 @@ impl Upgrades {
         })?;
         Ok((admitted, accept.finish().drop_body()))
     }
+}
+
+/// The response refusing an upgrade with `error`: its status and JSON body,
+/// as the REST API answers it.
+fn refusal(error: ChatError) -> Response<BoxBody> {
+    ApiError(error).error_response().into()
 }
 
 /// Writes `response` whole, in one write, and ends the connection (TLS
