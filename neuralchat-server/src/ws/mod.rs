@@ -4,16 +4,14 @@
 //! connection's task. In it, the outgoing side ([`outgoing`], written by
 //! [`socket::pump`]) reads the session's outbox itself; the bridge reads
 //! the client's frames ([`incoming`]), hands them to the session, answers
-//! pings, keeps the heartbeat and the write deadline ([`write_watch`]: a
-//! client that stops reading is disconnected instead of holding the
-//! server's resources forever), and closes the socket when either side is
-//! done.
+//! pings, keeps the heartbeat, and closes the socket when either side is
+//! done. The writer keeps the write deadline: a client that stops reading
+//! is disconnected instead of holding the server's resources forever.
 
 mod incoming;
 mod outgoing;
 mod socket;
 mod upgrade;
-mod write_watch;
 
 pub use upgrade::Upgrades;
 
@@ -33,13 +31,12 @@ use neuralchat_core::{
 };
 use outgoing::{Control, ControlSender, OutgoingBody, Queued};
 use slog::{debug, info, warn, Logger};
-use socket::SocketBytes;
+use socket::{PumpEnd, SocketBytes};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use upgrade::Upgraded;
-use write_watch::Watch;
 
 /// WebSocket frames up to this many times the protocol's frame limit are
 /// read and answered with `frame_too_large`; larger ones close the socket.
@@ -115,10 +112,10 @@ where
         closed,
     } = engine.connect("websocket", peer);
     let (outgoing, control) = OutgoingBody::new(frames);
+    let deadline = Duration::from_secs(limits.write_deadline_secs);
     let writer = Writer {
         control,
-        deadline: Duration::from_secs(limits.write_deadline_secs),
-        log,
+        log: log.clone(),
     };
     let client = Client {
         session: SessionEnd(session),
@@ -127,14 +124,18 @@ where
         max_frame_bytes: max,
     };
     let bridge = bridge(client, writer, heartbeat, engine.closing(), admitted);
-    let pump = socket::pump(outgoing, socket_writer);
+    let pump = socket::pump(outgoing, socket_writer, deadline);
     tokio::pin!(bridge);
     tokio::pin!(pump);
-    // The writer stops first only when a write fails: the client is gone,
-    // and the bridge is dropped (its session ends with it).
+    // The writer stops first only when a write fails (the client is gone)
+    // or misses its deadline; the bridge is then dropped, and its session
+    // ends with it.
     tokio::select! {
         () = &mut bridge => {}
-        () = &mut pump => {}
+        end = &mut pump => if end == PumpEnd::Stalled {
+            warn!(log, "client stopped reading; disconnecting";
+                "code" => %ErrorCode::SlowConsumer, "waited_secs" => deadline.as_secs());
+        }
     }
 }
 
@@ -161,12 +162,10 @@ impl Drop for SessionEnd {
     }
 }
 
-/// What the bridge writes itself, and the write deadline.
+/// What the bridge writes itself.
 struct Writer {
     /// The response body's control queue.
     control: ControlSender,
-    /// How long a chunk handed to the connection may stay unwritten.
-    deadline: Duration,
     /// The connection's log.
     log: Logger,
 }
@@ -196,8 +195,8 @@ impl Writer {
     }
 
     /// Queues a ping or a pong; one that does not fit is dropped (the
-    /// heartbeat and the write deadline deal with a client that does not
-    /// read).
+    /// heartbeat and the writer's deadline deal with a client that does
+    /// not read).
     fn control(&self, control: Control) -> Result<(), Gone> {
         match self.control.send(control) {
             Queued::Yes | Queued::Full => Ok(()),
@@ -242,100 +241,74 @@ async fn bridge<S>(
     // and drop a waiter for every frame read.
     let shutting_down = closing.wait_for(|closing| *closing);
     tokio::pin!(shutting_down);
-    // The write deadline's state borrows the writer, so it lives in a
-    // block of its own: the writer goes on to close the connection.
-    let ending = {
-        let progress = writer.control.progress();
-        // The write deadline: asleep until the body hands a chunk over, then
-        // looking again when the oldest unwritten chunk's deadline comes.
-        let woken = progress.woken();
-        tokio::pin!(woken);
-        let mut watching = false;
-        let look_again = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(look_again);
-        loop {
-            tokio::select! {
-                // In this order: the signals that end the connection, the
-                // client's side, then the write deadline and the heartbeat.
-                biased;
-                _ = &mut shutting_down => {
-                    let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
-                    break Ending::Close(Some(error), CloseCode::Restart, "shutting_down".into());
-                }
-                reason = &mut closed => {
-                    let Ok(reason) = reason else { break Ending::Gone };
-                    warn!(log, "closing session"; "code" => %reason.code, "reason" => &reason.message);
-                    let description = reason.code.to_string();
-                    let error = ChatError::new(reason.code, reason.message);
-                    break Ending::Close(Some(error), CloseCode::Policy, description);
-                }
-                handed = finish(&mut handing), if handing.is_some() => {
-                    handing = None;
-                    if handed.is_err() { break Ending::Gone }
-                }
-                message = stream.next(), if handing.is_none() => {
-                    last_heard = Instant::now();
-                    match message {
-                        Some(Ok(Incoming::Text(text))) => {
-                            handing = Some(Box::pin(session.0.send(Inbound(text))));
+    let ending = loop {
+        tokio::select! {
+            // In this order: the signals that end the connection, the
+            // client's side, then the heartbeat.
+            biased;
+            _ = &mut shutting_down => {
+                let error = ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down");
+                break Ending::Close(Some(error), CloseCode::Restart, "shutting_down".into());
+            }
+            reason = &mut closed => {
+                let Ok(reason) = reason else { break Ending::Gone };
+                warn!(log, "closing session"; "code" => %reason.code, "reason" => &reason.message);
+                let description = reason.code.to_string();
+                let error = ChatError::new(reason.code, reason.message);
+                break Ending::Close(Some(error), CloseCode::Policy, description);
+            }
+            handed = finish(&mut handing), if handing.is_some() => {
+                handing = None;
+                if handed.is_err() { break Ending::Gone }
+            }
+            message = stream.next(), if handing.is_none() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Incoming::Text(text))) => {
+                        handing = Some(Box::pin(session.0.send(Inbound(text))));
+                    }
+                    Some(Ok(Incoming::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+                        // Frames are JSON text; a binary frame is read as UTF-8 text.
+                        Ok(text) => handing = Some(Box::pin(session.0.send(Inbound(text)))),
+                        Err(_) => {
+                            let error = ChatError::new(ErrorCode::BadJson, "a binary frame must hold UTF-8 JSON text");
+                            warn!(log, "binary frame is not UTF-8"; "code" => %error.code, "bytes" => bytes.len());
+                            if writer.text(ServerFrame::error(error, None).encode()).is_err() { break Ending::Gone }
                         }
-                        Some(Ok(Incoming::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
-                            // Frames are JSON text; a binary frame is read as UTF-8 text.
-                            Ok(text) => handing = Some(Box::pin(session.0.send(Inbound(text)))),
-                            Err(_) => {
-                                let error = ChatError::new(ErrorCode::BadJson, "a binary frame must hold UTF-8 JSON text");
-                                warn!(log, "binary frame is not UTF-8"; "code" => %error.code, "bytes" => bytes.len());
-                                if writer.text(ServerFrame::error(error, None).encode()).is_err() { break Ending::Gone }
-                            }
-                        },
-                        Some(Ok(Incoming::Ping(bytes))) => {
-                            if writer.control(Control::Pong(bytes)).is_err() { break Ending::Gone }
-                        }
-                        Some(Ok(Incoming::Pong)) => {}
-                        Some(Ok(Incoming::Close)) | None => break Ending::ClientClosed,
-                        Some(Err(IncomingError::TooLarge)) => {
-                            let error = ChatError::new(
-                                ErrorCode::FrameTooLarge,
-                                format!("frame over {} bytes; closing", max_frame_bytes.saturating_mul(WS_SLACK)),
-                            );
-                            warn!(log, "oversize websocket frame"; "code" => %error.code);
-                            break Ending::Close(Some(error), CloseCode::Size, "frame_too_large".into());
-                        }
-                        // A client that sends its Close and hangs up at once can
-                        // have both arrive in one read, and the connection then
-                        // reports the end of the bytes inside a frame. That is a
-                        // client leaving, not a protocol error.
-                        Some(Err(IncomingError::ClientLeft)) => {
-                            debug!(log, "client left mid-frame");
-                            break Ending::ClientClosed;
-                        }
-                        Some(Err(IncomingError::Protocol(e))) => {
-                            warn!(log, "websocket protocol error"; "error" => e);
-                            break Ending::Close(None, CloseCode::Protocol, String::new());
-                        }
+                    },
+                    Some(Ok(Incoming::Ping(bytes))) => {
+                        if writer.control(Control::Pong(bytes)).is_err() { break Ending::Gone }
+                    }
+                    Some(Ok(Incoming::Pong)) => {}
+                    Some(Ok(Incoming::Close)) | None => break Ending::ClientClosed,
+                    Some(Err(IncomingError::TooLarge)) => {
+                        let error = ChatError::new(
+                            ErrorCode::FrameTooLarge,
+                            format!("frame over {} bytes; closing", max_frame_bytes.saturating_mul(WS_SLACK)),
+                        );
+                        warn!(log, "oversize websocket frame"; "code" => %error.code);
+                        break Ending::Close(Some(error), CloseCode::Size, "frame_too_large".into());
+                    }
+                    // A client that sends its Close and hangs up at once can
+                    // have both arrive in one read, and the connection then
+                    // reports the end of the bytes inside a frame. That is a
+                    // client leaving, not a protocol error.
+                    Some(Err(IncomingError::ClientLeft)) => {
+                        debug!(log, "client left mid-frame");
+                        break Ending::ClientClosed;
+                    }
+                    Some(Err(IncomingError::Protocol(e))) => {
+                        warn!(log, "websocket protocol error"; "error" => e);
+                        break Ending::Close(None, CloseCode::Protocol, String::new());
                     }
                 }
-                () = &mut woken, if !watching => {
-                    woken.set(progress.woken());
-                    watching = true;
-                    look_again.as_mut().reset(tokio::time::Instant::now() + writer.deadline);
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > heartbeat.silence_limit {
+                    debug!(log, "client silent too long; closing");
+                    break Ending::Close(None, CloseCode::Away, "timeout".into());
                 }
-                () = &mut look_again, if watching => match progress.check(writer.deadline) {
-                    Watch::Stalled => {
-                        warn!(log, "client stopped reading; disconnecting";
-                            "code" => %ErrorCode::SlowConsumer, "waited_secs" => writer.deadline.as_secs());
-                        break Ending::Gone;
-                    }
-                    Watch::Until(until) => look_again.as_mut().reset(until),
-                    Watch::Idle => watching = false,
-                },
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > heartbeat.silence_limit {
-                        debug!(log, "client silent too long; closing");
-                        break Ending::Close(None, CloseCode::Away, "timeout".into());
-                    }
-                    if writer.control(Control::Ping).is_err() { break Ending::Gone }
-                }
+                if writer.control(Control::Ping).is_err() { break Ending::Gone }
             }
         }
     };

@@ -8,7 +8,6 @@
 //! an error before a close, the close) come through a small control queue
 //! and go out before the outbox's.
 
-use super::write_watch::WriteProgress;
 use actix_http::ws::{CloseReason, OpCode, Parser};
 use actix_web::body::{BodySize, MessageBody};
 use bytes::{Bytes, BytesMut};
@@ -71,8 +70,6 @@ struct Link {
     /// Woken once the connection has taken the close frame (asked the body
     /// for more after it): the close is in the connection's hands.
     close_taken: Notify,
-    /// What the write deadline watches.
-    progress: WriteProgress,
 }
 
 impl Link {
@@ -85,7 +82,7 @@ impl Link {
     }
 }
 
-/// The bridge's side of the body: its control queue and write progress.
+/// The bridge's side of the body: its control queue.
 #[derive(Debug)]
 pub(super) struct ControlSender(Arc<Link>);
 
@@ -110,11 +107,6 @@ impl ControlSender {
     /// that comes before the call is kept for it).
     pub(super) async fn close_taken(&self) {
         self.0.close_taken.notified().await;
-    }
-
-    /// What the body last did, for the write deadline.
-    pub(super) fn progress(&self) -> &WriteProgress {
-        &self.0.progress
     }
 }
 
@@ -154,7 +146,6 @@ impl OutgoingBody {
             bridge_gone: AtomicBool::new(false),
             body_gone: AtomicBool::new(false),
             close_taken: Notify::new(),
-            progress: WriteProgress::new(),
         });
         let body = OutgoingBody {
             frames,
@@ -243,7 +234,6 @@ impl MessageBody for OutgoingBody {
             if std::mem::take(&mut this.close_handed) {
                 this.link.close_taken.notify_one();
             }
-            this.link.progress.caught_up();
             this.link.body_waker.register(cx.waker());
             return if this.link.bridge_gone.load(Ordering::SeqCst) {
                 Poll::Ready(None)
@@ -254,11 +244,9 @@ impl MessageBody for OutgoingBody {
         this.fill(cx);
         if !this.buf.is_empty() {
             this.close_handed = this.closing;
-            this.link.progress.handed_chunk();
             // A fresh buffer each time: an idle connection keeps none.
             return Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())));
         }
-        this.link.progress.caught_up();
         // Only the bridge leaving sets `closing` without a frame to write.
         if this.closing {
             Poll::Ready(None)

@@ -1,8 +1,9 @@
 //! The upgraded connection's two directions, once actix-http has handed
 //! the socket over: [`SocketBytes`] reads the client's bytes for the frame
-//! decoder, and [`pump`] writes the response body's chunks. Neither keeps a
-//! buffer while the connection is idle: a read goes through a buffer on
-//! the stack, and a chunk is dropped once written.
+//! decoder, and [`pump`] writes the response body's chunks, each within the
+//! write deadline. Neither keeps a buffer while the connection is idle: a
+//! read goes through a buffer on the stack, and a chunk is dropped once
+//! written.
 
 use actix_web::body::MessageBody;
 use actix_web::error::PayloadError;
@@ -11,6 +12,7 @@ use futures_util::Stream;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The most one read takes from the socket.
@@ -48,10 +50,23 @@ impl<R: AsyncRead + Unpin> Stream for SocketBytes<R> {
     }
 }
 
-/// Writes `body`'s chunks to `writer` until the body ends or a write fails
-/// (the client is gone). Asks the body for the next chunk only once the
-/// last is written, which is what the body's write deadline watches.
-pub(super) async fn pump<B, W>(body: B, mut writer: W)
+/// Why [`pump`] stopped writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PumpEnd {
+    /// The body ended: everything it had is written.
+    Done,
+    /// A write failed: the client is gone.
+    Gone,
+    /// A chunk stayed unwritten for the whole deadline: the client does
+    /// not read (its socket buffer is full).
+    Stalled,
+}
+
+/// Writes `body`'s chunks to `writer` until the body ends, a write fails
+/// (the client is gone) or a chunk is not written within `deadline` (the
+/// client stopped reading). The deadline runs from a chunk's hand-over to
+/// its last byte written; an idle connection has no timer.
+pub(super) async fn pump<B, W>(body: B, mut writer: W, deadline: Duration) -> PumpEnd
 where
     B: MessageBody + Unpin,
     W: AsyncWrite + Unpin,
@@ -59,9 +74,17 @@ where
     let mut body = body;
     loop {
         let chunk = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await;
-        let Some(Ok(chunk)) = chunk else { return };
-        if writer.write_all(&chunk).await.is_err() || writer.flush().await.is_err() {
-            return;
+        let Some(Ok(chunk)) = chunk else {
+            return PumpEnd::Done;
+        };
+        let written = async {
+            writer.write_all(&chunk).await?;
+            writer.flush().await
+        };
+        match tokio::time::timeout(deadline, written).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return PumpEnd::Gone,
+            Err(_) => return PumpEnd::Stalled,
         }
     }
 }
@@ -72,6 +95,9 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
     use tokio::io::AsyncReadExt;
+
+    /// The write deadline in these tests.
+    const DEADLINE: Duration = Duration::from_secs(10);
 
     #[tokio::test]
     async fn reads_chunks_until_the_client_closes() {
@@ -94,7 +120,7 @@ mod tests {
             Ok(Bytes::from_static(b"two")),
         ]);
         let body = actix_web::body::BodyStream::new(body);
-        pump(body, server).await;
+        assert_eq!(pump(body, server, DEADLINE).await, PumpEnd::Done);
         let mut client = client;
         let mut written = Vec::new();
         client.read_to_end(&mut written).await.unwrap();
@@ -109,6 +135,45 @@ mod tests {
             Bytes::from_static(b"more"),
         ));
         // Ends instead of writing forever.
-        pump(actix_web::body::BodyStream::new(body), server).await;
+        let end = pump(actix_web::body::BodyStream::new(body), server, DEADLINE).await;
+        assert_eq!(end, PumpEnd::Gone);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pump_gives_up_on_a_chunk_left_unwritten_for_the_deadline() {
+        // The client holds its end open and reads nothing: after four
+        // bytes, the write waits on a full buffer.
+        let (_client, server) = tokio::io::duplex(4);
+        let body = futures_util::stream::repeat(Ok::<_, std::convert::Infallible>(
+            Bytes::from_static(b"more"),
+        ));
+        let started = tokio::time::Instant::now();
+        let end = pump(actix_web::body::BodyStream::new(body), server, DEADLINE).await;
+        assert_eq!(end, PumpEnd::Stalled);
+        assert!(started.elapsed() >= DEADLINE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_reads_slowly_but_within_the_deadline_is_kept() {
+        let (mut client, server) = tokio::io::duplex(4);
+        let body = futures_util::stream::iter(vec![
+            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"abcd")),
+            Ok(Bytes::from_static(b"efgh")),
+        ]);
+        let pumping = tokio::spawn(pump(
+            actix_web::body::BodyStream::new(body),
+            server,
+            DEADLINE,
+        ));
+        // Each read comes just inside the deadline of the chunk waiting.
+        let mut read = Vec::new();
+        let mut part = [0u8; 4];
+        for _ in 0..2 {
+            tokio::time::sleep(DEADLINE - Duration::from_secs(1)).await;
+            let n = client.read(&mut part).await.unwrap();
+            read.extend_from_slice(&part[..n]);
+        }
+        assert_eq!(pumping.await.unwrap(), PumpEnd::Done);
+        assert_eq!(read, b"abcdefgh");
     }
 }
