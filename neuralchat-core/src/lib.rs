@@ -103,6 +103,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+mod answer_line;
 pub mod bots;
 pub mod commands;
 pub mod config;

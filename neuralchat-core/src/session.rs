@@ -6,6 +6,7 @@
 //! to be queued in that room (up to [`SENDS_IN_FLIGHT`] at once), and any
 //! other frame waits until the messages before it are answered.
 
+use crate::answer_line::AnswerLine;
 use crate::engine::{message_text, Effect, Engine, Submitted};
 use crate::error::{ChatError, ChatResult, ErrorCode};
 use crate::hub::{Offline, Online};
@@ -72,6 +73,8 @@ pub struct Session {
     /// Messages queued in their room and not answered yet (or refusals
     /// waiting for them), oldest first.
     sending: VecDeque<Answered>,
+    /// Their answers, sent in order by one task.
+    answers: AnswerLine,
     /// The room those messages went to.
     sending_to: Option<String>,
     /// Frame rate limit.
@@ -122,6 +125,7 @@ impl Session {
             rooms: HashMap::new(),
             logouts: 0,
             sending: VecDeque::new(),
+            answers: AnswerLine::default(),
             sending_to: None,
             frames,
             address,
@@ -136,6 +140,15 @@ impl Session {
     fn send_error(&self, error: ChatError, reference: Option<String>) {
         audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);
         self.send(&ServerFrame::error(error, reference));
+    }
+
+    /// The `ref` of a frame refused before it is handled, if it can be
+    /// read, so the client knows which request was refused.
+    fn reference_of(&self, text: &str) -> Option<String> {
+        match decode(text, self.engine.config().limits.max_frame_bytes) {
+            Ok(request) => request.reference,
+            Err(bad) => bad.reference,
+        }
     }
 
     fn user(&self) -> ChatResult<String> {
@@ -445,19 +458,15 @@ impl Handler<Inbound> for Session {
 
     fn handle(&mut self, Inbound(text): Inbound, ctx: &mut Context<Self>) {
         if self.engine.is_shutting_down() {
+            let reference = self.reference_of(&text);
             self.refuse_in_order(
                 ChatError::new(ErrorCode::ShuttingDown, "the server is shutting down"),
-                None,
+                reference,
             );
             return;
         }
         if !self.frames.try_take() {
-            // Still read the ref, so the client knows which request was refused.
-            let max = self.engine.config().limits.max_frame_bytes;
-            let reference = match decode(&text, max) {
-                Ok(request) => request.reference,
-                Err(bad) => bad.reference,
-            };
+            let reference = self.reference_of(&text);
             self.refuse_in_order(
                 ChatError::new(ErrorCode::RateLimited, "too many frames; slow down"),
                 reference,
@@ -521,12 +530,11 @@ impl Handler<Inbound> for Session {
     }
 }
 
-/// A place in the line of answers to a connection's messages.
+/// A place in the line of answers to a connection's messages (the
+/// answers themselves go out in order through [`AnswerLine`]).
 struct Turn {
     /// The oldest unanswered message, when the line is full: wait for it.
     oldest: Option<Answered>,
-    /// The answer before this one: this one goes out after it.
-    previous: Option<Answered>,
     /// Fire once this answer has gone out.
     done: oneshot::Sender<()>,
 }
@@ -539,14 +547,9 @@ impl Session {
         let oldest = (self.sending.len() >= SENDS_IN_FLIGHT)
             .then(|| self.sending.front().cloned())
             .flatten();
-        let previous = self.sending.back().cloned();
         let (done, answered) = oneshot::channel();
         self.sending.push_back(answered.shared());
-        Turn {
-            oldest,
-            previous,
-            done,
-        }
+        Turn { oldest, done }
     }
 
     /// Refuses a frame; while messages before it wait for their answers,
@@ -558,16 +561,9 @@ impl Session {
             return;
         }
         audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);
-        let Turn {
-            previous: earlier,
-            done,
-            ..
-        } = self.next_turn();
+        let Turn { done, .. } = self.next_turn();
         let outbox = self.outbox.clone();
-        actix::spawn(async move {
-            if let Some(earlier) = earlier {
-                let _ = earlier.await;
-            }
+        self.answers.push(async move {
             outbox.push(ServerFrame::error(error, reference).encode());
             let _ = done.send(());
         });
@@ -584,11 +580,7 @@ impl Session {
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        let Turn {
-            oldest,
-            previous,
-            done,
-        } = self.next_turn();
+        let Turn { oldest, done } = self.next_turn();
         let (engine, outbox, session) = (self.engine.clone(), self.outbox.clone(), self.id);
         // A room this session is in (named as it was joined) needs no
         // lookup: the session holds its actor.
@@ -604,11 +596,11 @@ impl Session {
                     .await
             }
         };
-        ctx.wait(queue.into_actor(self).map(move |queued, _, _| {
+        ctx.wait(queue.into_actor(self).map(move |queued, this: &mut Session, _| {
             // The answer runs outside the session's context: a later frame
             // waits for it (`ctx.wait`), which holds back what the context
-            // itself would run.
-            actix::spawn(async move {
+            // itself would run. It goes out after the answers before it.
+            this.answers.push(async move {
                 let mut acked = None;
                 let result = match queued {
                     Ok(mut queued) => {
@@ -617,9 +609,6 @@ impl Session {
                     }
                     Err(e) => Err(e),
                 };
-                if let Some(previous) = previous {
-                    let _ = previous.await;
-                }
                 let frame = match result {
                     Ok(event) => ServerFrame::ack(reference, event),
                     Err(error) => {
