@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target in fuzz/ for a bounded time (default 30 s
-# each; FUZZ_SECONDS overrides). Needs the nightly toolchain; installs
+# each; FUZZ_SECONDS overrides). cargo-fuzz builds with compiler flags
+# only nightly takes: the nightly toolchain when it is installed, else the
+# stable one with RUSTC_BOOTSTRAP=1 (it ships the sanitizer runtime too;
+# FUZZ_TOOLCHAIN=stable picks it even when nightly is there). Installs
 # cargo-fuzz from crates.io when missing. A crash fails the run (after the
 # other targets have had their turn); its input, left in
 # fuzz/artifacts/TARGET/, is copied to fuzz/regressions/TARGET/, where
@@ -9,24 +12,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    echo "fuzz.sh: no nightly toolchain; install it with: rustup toolchain install nightly" >&2
-    exit 1
+if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup run nightly rustc --version >/dev/null 2>&1; then
+    fuzz=(cargo +nightly fuzz)
+else
+    echo "fuzz.sh: fuzzing with the stable toolchain (RUSTC_BOOTSTRAP=1)" >&2
+    export RUSTC_BOOTSTRAP=1
+    fuzz=(cargo fuzz)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 cd fuzz
-cargo +nightly fuzz build
+"${fuzz[@]}" build
 marker=$(mktemp)
 trap 'rm -f "$marker"' EXIT
 failed=()
-for target in $(cargo +nightly fuzz list); do
+for target in $("${fuzz[@]}" list); do
     echo "fuzz.sh: $target for ${seconds}s"
     touch "$marker"
     # The saved inputs seed the run; new finds go to corpus/ (git-ignored).
     mkdir -p "corpus/$target"
-    if cargo +nightly fuzz run "$target" "$PWD/corpus/$target" "$PWD/regressions/$target" \
+    if "${fuzz[@]}" run "$target" "$PWD/corpus/$target" "$PWD/regressions/$target" \
         -- -max_total_time="$seconds" -max_len=4096; then
         continue
     fi

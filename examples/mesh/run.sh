@@ -9,7 +9,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
 "$root/scripts/ensure-deps.sh" mesh
 cargo build --release --manifest-path "$root/Cargo.toml" -p neuralchat-server -p neuralchat-cli
-server="$root/target/release/neuralchat-server"
+# Where cargo put it: $CARGO_TARGET_DIR (relative to here) or target/.
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in
+/*) ;;
+*) target="$PWD/$target" ;;
+esac
+server="$target/release/neuralchat-server"
 work="${NEURALCHAT_MESH_DIR:-$(mktemp -d -t neuralchat-mesh-XXXX)}"
 mkdir -p "$work"
 cd "$work"

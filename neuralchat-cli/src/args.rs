@@ -43,8 +43,9 @@ pub struct Cli {
 
     /// Talk to the nodes through this MQTT broker instead of a server's
     /// WebSocket: mqtt://host:port (or tcp://, or host:port; port 1883 by
-    /// default; mqtts:// for TLS). Repeat (or separate with commas) for failover: tried in
-    /// order. Replaces --server.
+    /// default), or mqtts:// (or ssl://) for TLS (port 8883 by default).
+    /// Repeat (or separate with commas) for failover: tried in order.
+    /// Replaces --server.
     #[arg(
         long = "mqtt",
         value_name = "URL",
@@ -57,8 +58,9 @@ pub struct Cli {
     )]
     pub brokers: Vec<String>,
 
-    /// A CA certificate (PEM) to trust for wss:// servers, besides the
-    /// system's. Certificates are always verified.
+    /// A CA certificate (PEM) to trust for wss:// and https:// servers,
+    /// besides the system's; for mqtts:// and ssl:// brokers, the only CA
+    /// trusted. Certificates are always verified.
     #[arg(
         long,
         value_name = "FILE",
@@ -79,7 +81,8 @@ pub struct Cli {
 
     /// Seconds to wait for the server: for each answer, and for each piece
     /// of a bot's reply that `send` waits for [default: 10]. `tail` stops
-    /// after SECS.
+    /// after SECS only when --timeout is given (otherwise at Ctrl-C or
+    /// --count).
     #[arg(
         long,
         value_name = "SECS",

@@ -12,7 +12,7 @@ use neuralchat_core::config::{
 use neuralchat_core::EngineConfig;
 use neuralchat_mesh::MeshConfig;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Command-line flags; each overrides the matching config key.
 #[derive(Debug, Parser)]
@@ -181,6 +181,51 @@ const SECTIONS: &[&str] = &[
     "tls",
 ];
 
+/// The configuration file read when `--config` is not given, if it exists
+/// in the working directory.
+const DEFAULT_FILE: &str = "neuralchat.toml";
+
+/// `NEURALCHAT_*` variables other tools of this project read: not the
+/// server's, and not worth a warning.
+const OTHER_TOOLS: &[&str] = &[
+    // The CLI's.
+    "home",
+    "password",
+    "server",
+    "mqtt",
+    "ca",
+    // The scripts', examples' and benches'.
+    "cache",
+    "server_bin",
+    "cli_bin",
+    "mesh_dir",
+    "example_timeout",
+    "bot_url",
+    "bot_backend",
+    "bot_model",
+    "bench_bare_server",
+];
+
+/// The `NEURALCHAT_*` variables in the environment that name no section of
+/// the server's configuration (a misspelt section, say) and are ignored.
+pub fn ignored_env_vars() -> Vec<String> {
+    ignored(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+}
+
+/// The names among `names` that start with `NEURALCHAT_` and are neither
+/// the server's nor another tool's.
+fn ignored(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut ignored: Vec<String> = names
+        .filter(|name| {
+            name.strip_prefix("NEURALCHAT_").is_some_and(|key| {
+                !ours(key) && !OTHER_TOOLS.contains(&key.to_ascii_lowercase().as_str())
+            })
+        })
+        .collect();
+    ignored.sort();
+    ignored
+}
+
 fn ours(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     SECTIONS
@@ -196,8 +241,13 @@ impl ServerConfig {
             Some(path) if !path.exists() => {
                 return Err(format!("config file {} does not exist", path.display()))
             }
-            Some(path) => figment = figment.merge(Toml::file(path)),
-            None => figment = figment.merge(Toml::file("neuralchat.toml")),
+            // `file_exact`: `Toml::file` would also search every parent
+            // directory and read the first `neuralchat.toml` it met.
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
+            }
+            None => {}
         }
         figment = figment.merge(
             Env::prefixed("NEURALCHAT_")
@@ -271,6 +321,40 @@ mod tests {
         let mut argv = vec!["neuralchat-server"];
         argv.extend_from_slice(extra);
         Args::parse_from(argv)
+    }
+
+    #[test]
+    fn variables_naming_no_section_are_listed_as_ignored() {
+        let names = [
+            "NEURALCHAT_LIMITS__MAX_FRAME_BYTES",
+            "NEURALCHAT_LIMIT__MAX_FRAME_BYTES",
+            "NEURALCHAT_HOME",
+            "NEURALCHAT_BIND",
+            "NEURALCHAT_DATABSE",
+            "PATH",
+        ]
+        .map(String::from);
+        assert_eq!(
+            ignored(names.into_iter()),
+            ["NEURALCHAT_DATABSE", "NEURALCHAT_LIMIT__MAX_FRAME_BYTES"]
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error.
+    fn the_default_file_is_read_from_the_working_directory_only() {
+        figment::Jail::expect_with(|jail| {
+            // A bad file one directory up is not read.
+            jail.create_file("neuralchat.toml", "[limitz]\nx = 1\n")?;
+            jail.create_dir("below")?;
+            jail.change_dir("below")?;
+            let config = ServerConfig::load(&args(&[])).map_err(|e| e.to_string())?;
+            assert_eq!(config.bind, ServerConfig::default().bind);
+            jail.create_file("neuralchat.toml", "bind = \"127.0.0.1:9999\"\n")?;
+            let config = ServerConfig::load(&args(&[])).map_err(|e| e.to_string())?;
+            assert_eq!(config.bind, "127.0.0.1:9999");
+            Ok(())
+        });
     }
 
     #[test]

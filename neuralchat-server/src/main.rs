@@ -87,6 +87,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let (log, _flush_on_exit) = logging::init(&config.log);
+    for name in config::ignored_env_vars() {
+        slog::warn!(log, "environment variable names no configuration section; ignored"; "name" => name);
+    }
     if acceptor.is_none() {
         if let Some(addr) = plain_non_loopback(&listener) {
             eprintln!(
