@@ -10,7 +10,7 @@ use slog::{info, warn, Logger};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// A session that hears nothing from its client for this long ends (the
@@ -26,9 +26,12 @@ const SLACK: usize = 4;
 pub struct SessionHandle {
     /// Numbers sessions, so a late end report names the right one.
     pub serial: u64,
-    /// The client's frames, in order. Dropping it ends the session
-    /// without a word to the client (it is gone).
+    /// The client's frames, in order.
     pub inbound: mpsc::Sender<Vec<u8>>,
+    /// Dropped with the handle: the session ends at once, and frames still
+    /// waiting in `inbound` are not handled (the client closed it, flooded
+    /// it, or opened a new one).
+    pub _stop: oneshot::Sender<()>,
 }
 
 /// What a session needs to run.
@@ -39,8 +42,10 @@ pub struct SessionParts {
     pub broker: Link,
     /// The client id.
     pub client: String,
-    /// The client's frames; closed when the session must end silently.
+    /// The client's frames.
     pub inbound: mpsc::Receiver<Vec<u8>>,
+    /// Resolves when the gateway drops the session's handle.
+    pub stop: oneshot::Receiver<()>,
     /// The engine's shutdown signal.
     pub closing: watch::Receiver<bool>,
     /// The protocol's frame limit.
@@ -59,6 +64,7 @@ pub async fn run(parts: SessionParts) {
         broker,
         client,
         mut inbound,
+        mut stop,
         mut closing,
         max_frame_bytes,
         log,
@@ -83,6 +89,7 @@ pub async fn run(parts: SessionParts) {
     let mut handing: Option<Handing> = None;
     let ending = loop {
         tokio::select! {
+            _ = &mut stop => break "ended by the gateway",
             frame = frames.recv() => match frame {
                 Some(frame) => if !publish(frame.as_bytes().to_vec()) { break "broker link lost" },
                 None => break "session ended",
@@ -104,6 +111,11 @@ pub async fn run(parts: SessionParts) {
             }
             payload = inbound.recv(), if handing.is_none() => {
                 let Some(payload) = payload else { break "client gone" };
+                // A session the gateway has let go of handles nothing more,
+                // not even the frames still queued for it.
+                if !matches!(stop.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+                    break "ended by the gateway";
+                }
                 last_heard = Instant::now();
                 if payload.len() > max_frame_bytes.saturating_mul(SLACK) {
                     warn!(log, "frame far too large; closing"; "bytes" => payload.len());

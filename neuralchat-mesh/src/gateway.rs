@@ -13,7 +13,7 @@ use neuralchat_core::{ChatError, Engine, ErrorCode, ServerFrame};
 use slog::{debug, info, warn, Logger};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The sessions this node holds for MQTT clients.
 pub struct Gateway {
@@ -121,6 +121,7 @@ impl Gateway {
         self.serial += 1;
         let serial = self.serial;
         let (inbound, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let (stop, stop_rx) = oneshot::channel();
         // Peer: the client id, so log-in limits count per MQTT client.
         let peer = format!("mqtt:{client}");
         let log = self.engine.logger().new(slog::o!(
@@ -131,6 +132,7 @@ impl Gateway {
             broker,
             client: client.clone(),
             inbound: inbound_rx,
+            stop: stop_rx,
             closing: self.engine.closing(),
             max_frame_bytes: self.engine.config().limits.max_frame_bytes,
             log,
@@ -142,7 +144,14 @@ impl Gateway {
             client_session::run(parts).await;
             let _ = ended.send((report.0, report.1, serial));
         });
-        self.sessions.insert(key, SessionHandle { serial, inbound });
+        self.sessions.insert(
+            key,
+            SessionHandle {
+                serial,
+                inbound,
+                _stop: stop,
+            },
+        );
     }
 
     /// Hands a frame to `client`'s session, or says there is none.
