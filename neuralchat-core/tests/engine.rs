@@ -142,6 +142,18 @@ async fn history_pages_backwards_with_before() {
 }
 
 #[actix_rt::test]
+async fn frames_refused_during_shutdown_keep_their_ref() {
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir, fast_config()).await;
+    let mut c = Client::connect(&engine).await;
+    engine.begin_shutdown();
+    c.send_raw(r#"{"type":"ping","ref":"p1"}"#).await;
+    let frame = c.recv().await;
+    assert_eq!(frame["code"], "shutting_down", "{frame}");
+    assert_eq!(frame["ref"], "p1", "{frame}");
+}
+
+#[actix_rt::test]
 async fn bad_frames_get_codes_and_the_session_lives_on() {
     let dir = TempDir::new().unwrap();
     let mut config = fast_config();
