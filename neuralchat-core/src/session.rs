@@ -540,10 +540,22 @@ struct Turn {
 }
 
 impl Session {
+    /// Drops the answers that went out from the front of `sending` (they
+    /// go out in order, so the first one still waiting ends the sweep).
+    /// Nothing else polls them, so each is looked at here.
+    fn forget_answered(&mut self) {
+        while let Some(front) = self.sending.front() {
+            if front.clone().now_or_never().is_none() {
+                break;
+            }
+            self.sending.pop_front();
+        }
+    }
+
     /// Takes the next place in the line of answers (forgetting the ones
     /// that went out).
     fn next_turn(&mut self) -> Turn {
-        self.sending.retain(|answered| answered.peek().is_none());
+        self.forget_answered();
         let oldest = (self.sending.len() >= SENDS_IN_FLIGHT)
             .then(|| self.sending.front().cloned())
             .flatten();
@@ -555,7 +567,7 @@ impl Session {
     /// Refuses a frame; while messages before it wait for their answers,
     /// the refusal goes out after them.
     fn refuse_in_order(&mut self, error: ChatError, reference: Option<String>) {
-        self.sending.retain(|answered| answered.peek().is_none());
+        self.forget_answered();
         if self.sending.is_empty() {
             self.send_error(error, reference);
             return;
@@ -596,34 +608,38 @@ impl Session {
                     .await
             }
         };
-        ctx.wait(queue.into_actor(self).map(move |queued, this: &mut Session, _| {
-            // The answer runs outside the session's context: a later frame
-            // waits for it (`ctx.wait`), which holds back what the context
-            // itself would run. It goes out after the answers before it.
-            this.answers.push(async move {
-                let mut acked = None;
-                let result = match queued {
-                    Ok(mut queued) => {
-                        acked = queued.acked.take();
-                        engine.finish_say(queued).await
-                    }
-                    Err(e) => Err(e),
-                };
-                let frame = match result {
-                    Ok(event) => ServerFrame::ack(reference, event),
-                    Err(error) => {
-                        audit_refusal(&engine, session, Some(&user), &error);
-                        ServerFrame::error(error, reference)
-                    }
-                };
-                outbox.push(frame.encode());
-                let _ = done.send(());
-                // The bot the message addresses speaks after the ack.
-                if let Some(acked) = acked {
-                    let _ = acked.send(());
-                }
-            });
-        }));
+        ctx.wait(
+            queue
+                .into_actor(self)
+                .map(move |queued, this: &mut Session, _| {
+                    // The answer runs outside the session's context: a later frame
+                    // waits for it (`ctx.wait`), which holds back what the context
+                    // itself would run. It goes out after the answers before it.
+                    this.answers.push(async move {
+                        let mut acked = None;
+                        let result = match queued {
+                            Ok(mut queued) => {
+                                acked = queued.acked.take();
+                                engine.finish_say(queued).await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        let frame = match result {
+                            Ok(event) => ServerFrame::ack(reference, event),
+                            Err(error) => {
+                                audit_refusal(&engine, session, Some(&user), &error);
+                                ServerFrame::error(error, reference)
+                            }
+                        };
+                        outbox.push(frame.encode());
+                        let _ = done.send(());
+                        // The bot the message addresses speaks after the ack.
+                        if let Some(acked) = acked {
+                            let _ = acked.send(());
+                        }
+                    });
+                }),
+        );
     }
 }
 
