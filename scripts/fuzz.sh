@@ -16,8 +16,8 @@ if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup run nightly rustc --version >/d
     fuzz=(cargo +nightly fuzz)
 else
     echo "fuzz.sh: fuzzing with the stable toolchain (RUSTC_BOOTSTRAP=1)" >&2
-    export RUSTC_BOOTSTRAP=1
-    fuzz=(cargo fuzz)
+    # Only for the fuzz builds: not for installing cargo-fuzz below.
+    fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked

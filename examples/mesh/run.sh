@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
 "$root/scripts/ensure-deps.sh" mesh
 cargo build --release --manifest-path "$root/Cargo.toml" -p neuralchat-server -p neuralchat-cli
-# Where cargo put it: $CARGO_TARGET_DIR (relative to here) or target/.
+# Where cargo put it: $CARGO_TARGET_DIR (relative to the current directory, as for cargo) or target/.
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in
 /*) ;;
