@@ -81,8 +81,7 @@ pub struct Cli {
 
     /// Seconds to wait for the server: for each answer, and for each piece
     /// of a bot's reply that `send` waits for [default: 10]. `tail` stops
-    /// after SECS only when --timeout is given (otherwise at Ctrl-C or
-    /// --count).
+    /// after SECS only when --timeout is given.
     #[arg(
         long,
         value_name = "SECS",
