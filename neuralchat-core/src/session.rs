@@ -18,7 +18,7 @@ use crate::room::{Enter, Exit, Room, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
 use futures_util::future::{FutureExt, Shared};
-use slog::{debug, info, Logger};
+use slog::{debug, info, warn, Logger};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +28,11 @@ use tokio::sync::{mpsc, oneshot};
 /// The most messages (`send` frames) of one connection queued in their
 /// rooms and not answered yet; the next waits for the oldest answer.
 pub const SENDS_IN_FLIGHT: usize = 64;
+/// The most answers (acks, and the refusals that wait behind them) one
+/// connection may have waiting: a client that keeps sending frames that
+/// are refused while its messages wait to be stored would otherwise grow
+/// the line of answers without bound. More close the session.
+pub const MOST_WAITING_ANSWERS: usize = 4 * SENDS_IN_FLIGHT;
 
 /// Fires once a message's answer has gone out.
 type Answered = Shared<oneshot::Receiver<()>>;
@@ -570,6 +575,20 @@ impl Session {
         self.forget_answered();
         if self.sending.is_empty() {
             self.send_error(error, reference);
+            return;
+        }
+        if self.sending.len() >= MOST_WAITING_ANSWERS {
+            // Logged once: frames keep coming until the transport closes.
+            if !self.outbox.is_closed() {
+                warn!(self.log, "too many frames waiting for their answers; closing the session";
+                    "code" => %ErrorCode::RateLimited, "waiting" => self.sending.len());
+                self.outbox.close(CloseReason {
+                    code: ErrorCode::RateLimited,
+                    message: format!(
+                        "more than {MOST_WAITING_ANSWERS} frames waiting for their answers"
+                    ),
+                });
+            }
             return;
         }
         audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);

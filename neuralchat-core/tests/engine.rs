@@ -154,6 +154,55 @@ async fn frames_refused_during_shutdown_keep_their_ref() {
 }
 
 #[actix_rt::test]
+async fn a_flood_of_refused_frames_behind_a_waiting_message_closes_the_session() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    use neuralchat_core::session::MOST_WAITING_ANSWERS;
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir, fast_config()).await;
+    let mut alice = Client::connect(&engine).await;
+    alice.sign_up("alice").await;
+    alice.request(json!({"type":"join","room":"r"})).await;
+    // Another writer holds the database: the message waits to be stored.
+    let path = dir.path().join("chat.db");
+    let mut writer = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    writer.batch_execute("BEGIN IMMEDIATE").unwrap();
+    alice
+        .send_raw(r#"{"type":"send","room":"r","text":"held","ref":"m1"}"#)
+        .await;
+    // Every refusal waits behind the message's ack; past the limit, the
+    // session is closed instead of keeping them all.
+    for _ in 0..MOST_WAITING_ANSWERS + 10 {
+        alice.send_raw("{not json").await;
+    }
+    let reason = tokio::time::timeout(DEADLINE, &mut alice.link.closed)
+        .await
+        .expect("the session was not closed")
+        .unwrap();
+    assert_eq!(reason.code, ErrorCode::RateLimited, "{}", reason.message);
+    // Nothing is lost: once the writer lets go, the message is stored, and
+    // its event and ack come before any of the refusals.
+    writer.batch_execute("ROLLBACK").unwrap();
+    let mut before_ack = Vec::new();
+    let ack = loop {
+        let frame = alice.recv().await;
+        if frame["type"] == "ack" {
+            break frame;
+        }
+        before_ack.push(frame);
+    };
+    assert_eq!(ack["ref"], "m1", "{ack}");
+    assert!(
+        before_ack.iter().all(|f| f["type"] == "event"),
+        "{before_ack:?}"
+    );
+    assert!(
+        before_ack.iter().any(|f| f["event"]["text"] == "held"),
+        "{before_ack:?}"
+    );
+}
+
+#[actix_rt::test]
 async fn bad_frames_get_codes_and_the_session_lives_on() {
     let dir = TempDir::new().unwrap();
     let mut config = fast_config();
