@@ -480,3 +480,74 @@ async fn a_node_holds_at_most_its_mqtt_sessions() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn frames_still_queued_when_a_client_closes_its_session_are_not_handled() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let broker = Mosquitto::start_guarded().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = node(dir.path(), "node-a", &[&broker], "").await;
+    let mut dave = Raw::connect(&broker, "dave-0123456789abcdef").await;
+    let node_id = dave.open().await;
+    let password = "dave-long-password";
+    for (n, frame) in [
+        json!({"type": "register", "ref": 1, "username": "dave", "password": password}),
+        json!({"type": "login", "ref": 2, "username": "dave", "password": password}),
+        json!({"type": "join", "ref": 3, "room": "general"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = dave.request(&node_id, frame).await;
+        assert!(answer["type"] != "error", "frame {n}: {answer}");
+    }
+    // Another writer holds the node's database: dave's message waits to be
+    // stored, the ping after it waits for its answer, and the frames after
+    // that wait in the session's queue.
+    let mut writer = diesel::SqliteConnection::establish(a.database()).unwrap();
+    writer.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let input = dave.topic(&format!("in/{node_id}"));
+    dave.publish(
+        &input,
+        &json!({"type": "send", "ref": "s1", "room": "general", "text": "held"}).to_string(),
+    )
+    .await;
+    for n in 1..=5 {
+        dave.publish(
+            &input,
+            &json!({"type": "ping", "ref": format!("p{n}")}).to_string(),
+        )
+        .await;
+    }
+    dave.publish(&dave.topic("close"), "").await;
+    // The session ends at the close, while its message still waits.
+    let started = std::time::Instant::now();
+    while !a.log_text().contains("mqtt session ended") {
+        assert!(started.elapsed() < DEADLINE, "{}", a.log_tail());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.batch_execute("ROLLBACK").unwrap();
+    // A new session's frames come after anything the old one published:
+    // nothing of the old session (no ack, no pong) is there before them.
+    dave.publish(&dave.topic("open"), "").await;
+    let mut old = Vec::new();
+    let hello = loop {
+        let frame = dave.next_frame().await;
+        if frame["type"] == "hello" {
+            break frame;
+        }
+        old.push(frame);
+    };
+    let input = dave.topic(&format!("in/{}", hello["node"].as_str().unwrap()));
+    dave.publish(&input, &json!({"type": "ping", "ref": "p9"}).to_string())
+        .await;
+    loop {
+        let frame = dave.next_frame().await;
+        if frame["ref"] == "p9" {
+            break;
+        }
+        old.push(frame);
+    }
+    assert!(old.is_empty(), "{old:?}");
+}
