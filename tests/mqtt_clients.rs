@@ -483,8 +483,6 @@ async fn a_node_holds_at_most_its_mqtt_sessions() {
 
 #[tokio::test]
 async fn frames_still_queued_when_a_client_closes_its_session_are_not_handled() {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
     let broker = Mosquitto::start_guarded().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let a = node(dir.path(), "node-a", &[&broker], "").await;
@@ -505,8 +503,7 @@ async fn frames_still_queued_when_a_client_closes_its_session_are_not_handled() 
     // Another writer holds the node's database: dave's message waits to be
     // stored, the ping after it waits for its answer, and the frames after
     // that wait in the session's queue.
-    let mut writer = diesel::SqliteConnection::establish(a.database()).unwrap();
-    writer.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let writer = neuralchat_testkit::WriteLock::hold(a.database()).unwrap();
     let input = dave.topic(&format!("in/{node_id}"));
     dave.publish(
         &input,
@@ -527,7 +524,7 @@ async fn frames_still_queued_when_a_client_closes_its_session_are_not_handled() 
         assert!(started.elapsed() < DEADLINE, "{}", a.log_tail());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    writer.batch_execute("ROLLBACK").unwrap();
+    writer.release().unwrap();
     // A new session's frames come after anything the old one published:
     // nothing of the old session (no ack, no pong) is there before them.
     dave.publish(&dave.topic("open"), "").await;

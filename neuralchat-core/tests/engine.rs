@@ -155,8 +155,6 @@ async fn frames_refused_during_shutdown_keep_their_ref() {
 
 #[actix_rt::test]
 async fn a_flood_of_refused_frames_behind_a_waiting_message_closes_the_session() {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
     use neuralchat_core::session::MOST_WAITING_ANSWERS;
     let dir = TempDir::new().unwrap();
     let engine = engine(&dir, fast_config()).await;
@@ -165,8 +163,7 @@ async fn a_flood_of_refused_frames_behind_a_waiting_message_closes_the_session()
     alice.request(json!({"type":"join","room":"r"})).await;
     // Another writer holds the database: the message waits to be stored.
     let path = dir.path().join("chat.db");
-    let mut writer = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-    writer.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let writer = neuralchat_testkit::WriteLock::hold(&path.to_string_lossy()).unwrap();
     alice
         .send_raw(r#"{"type":"send","room":"r","text":"held","ref":"m1"}"#)
         .await;
@@ -182,7 +179,7 @@ async fn a_flood_of_refused_frames_behind_a_waiting_message_closes_the_session()
     assert_eq!(reason.code, ErrorCode::RateLimited, "{}", reason.message);
     // Nothing is lost: once the writer lets go, the message is stored, and
     // its event and ack come before any of the refusals.
-    writer.batch_execute("ROLLBACK").unwrap();
+    writer.release().unwrap();
     let mut before_ack = Vec::new();
     let ack = loop {
         let frame = alice.recv().await;

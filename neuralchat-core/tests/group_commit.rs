@@ -151,7 +151,6 @@ async fn many_senders_in_one_room_share_batches_and_keep_one_order() {
 
 #[actix_rt::test]
 async fn one_connection_pipelines_its_messages_and_answers_in_order() {
-    use diesel::{Connection, RunQueryDsl, SqliteConnection};
     const SENT: usize = 40;
     let dir = TempDir::new().unwrap();
     let engine = unthrottled(&dir).await;
@@ -167,10 +166,7 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
     // only until it is queued in its room (were it waiting for the acks,
     // the second frame would not be taken before the deadline).
     let path = dir.path().join("chat.db");
-    let mut writer = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-    diesel::sql_query("BEGIN IMMEDIATE")
-        .execute(&mut writer)
-        .unwrap();
+    let writer = neuralchat_testkit::WriteLock::hold(&path.to_string_lossy()).unwrap();
     let all_taken = async {
         for n in 0..SENT {
             let frame = json!({"type": "send", "room": "lobby", "text": format!("m{n}"), "ref": format!("p{n}")});
@@ -191,7 +187,7 @@ async fn one_connection_pipelines_its_messages_and_answers_in_order() {
             &json!({"type": "send", "room": "other", "text": "elsewhere", "ref": "o"}).to_string(),
         )
         .await;
-    diesel::sql_query("COMMIT").execute(&mut writer).unwrap();
+    writer.release().unwrap();
 
     // A frame that is not a message waits for the acks before it.
     client

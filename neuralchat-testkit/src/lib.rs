@@ -23,6 +23,7 @@ pub mod process;
 pub mod proxy;
 pub mod scenario;
 pub mod server;
+pub mod sqlite_lock;
 pub mod ws;
 
 pub use certs::TestCerts;
@@ -36,6 +37,7 @@ pub use port::free_port;
 pub use postgres::PgFixture;
 pub use proxy::RecordingProxy;
 pub use server::{ServerOptions, ServerProcess, ServerTls};
+pub use sqlite_lock::WriteLock;
 pub use ws::WsClient;
 
 use std::time::Duration;
