@@ -25,6 +25,14 @@ use neuralchat_core::Engine;
 use neuralchat_mesh::Mesh;
 use slog::info;
 
+/// mimalloc instead of glibc's malloc: the server allocates a frame on one
+/// thread and frees it on another all the time (a connection's thread
+/// parses, the rooms' thread fans out, the store's thread writes), and
+/// glibc's arenas made that about a sixth of the server's CPU per stored
+/// message (docs/BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `GET /healthz`: the node, its database, each bot's model server and
 /// each mesh broker link. 200 with `status` "ok" (or "degraded": a broker
 /// link or a bot's model server is down, the node still serves chat); 503
