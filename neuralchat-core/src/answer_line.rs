@@ -10,10 +10,17 @@
 //! went out in a write of its own. Here only the answer at the front is
 //! waited on: one wake-up starts the line, and every answer whose outcome
 //! has come goes out in that one turn, before the writer runs once.
+//!
+//! The line also counts: a place is taken when a frame is read (its
+//! answer may be pushed later, once its outcome can be awaited), and the
+//! line counts the answers that went out, so the session knows how many
+//! wait and can wait for the ones before a frame.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use tokio::sync::mpsc;
+use std::rc::Rc;
+use tokio::sync::{mpsc, Notify};
 
 /// One answer: it waits for whatever it needs, then sends itself.
 type Answer = Pin<Box<dyn Future<Output = ()>>>;
@@ -24,19 +31,65 @@ pub(crate) struct AnswerLine {
     /// Where answers join the line; `None` until the first one, so a
     /// session that never sends a message has no task for it.
     line: Option<mpsc::UnboundedSender<Answer>>,
+    /// Places taken in the line, ever.
+    taken: u64,
+    /// What the line's task has done, shared with it.
+    progress: Rc<Progress>,
+}
+
+/// How far the line has got.
+#[derive(Default)]
+struct Progress {
+    /// Answers that went out, ever.
+    sent: Cell<u64>,
+    /// Woken each time an answer went out.
+    moved: Notify,
 }
 
 impl AnswerLine {
-    /// Puts `answer` at the back of the line: it starts once every answer
-    /// before it has finished. Must be called on the session's thread
-    /// (the line's task is spawned there).
+    /// Takes the next place in the line; its answer must be pushed (with
+    /// [`AnswerLine::push`]) before the next place's.
+    pub(crate) fn take_place(&mut self) {
+        self.taken += 1;
+    }
+
+    /// How many places are taken whose answers have not gone out.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.taken - self.progress.sent.get()
+    }
+
+    /// Resolves once at most `most` of the places taken so far are still
+    /// waiting for their answers to go out (`0`: all of them went).
+    pub(crate) fn until_waiting_at_most(&self, most: u64) -> impl Future<Output = ()> + 'static {
+        let progress = Rc::clone(&self.progress);
+        let target = self.taken.saturating_sub(most);
+        async move {
+            loop {
+                // Made before the check, so an answer going out between
+                // the two still wakes it.
+                let moved = progress.moved.notified();
+                if progress.sent.get() >= target {
+                    return;
+                }
+                moved.await;
+            }
+        }
+    }
+
+    /// Puts the answer of the oldest place not pushed yet at the back of
+    /// the line: it starts once every answer before it has finished. Must
+    /// be called on the session's thread (the line's task is spawned
+    /// there).
     pub(crate) fn push(&mut self, answer: impl Future<Output = ()> + 'static) {
         let line = self.line.get_or_insert_with(|| {
             let (line, mut answers) = mpsc::unbounded_channel::<Answer>();
+            let progress = Rc::clone(&self.progress);
             // Ends when the session is gone and its last answer has gone.
             actix::spawn(async move {
                 while let Some(answer) = answers.recv().await {
                     answer.await;
+                    progress.sent.set(progress.sent.get() + 1);
+                    progress.moved.notify_waiters();
                 }
             });
             line
@@ -63,11 +116,13 @@ mod tests {
         let (all_sent, all_done) = oneshot::channel::<()>();
         for (name, waits) in [("first", first_waits), ("second", second_waits)] {
             let sent = Rc::clone(&sent);
+            line.take_place();
             line.push(async move {
                 let _ = waits.await;
                 sent.borrow_mut().push(name);
             });
         }
+        line.take_place();
         line.push(async move {
             let _ = all_sent.send(());
         });
@@ -95,6 +150,7 @@ mod tests {
             outcomes.push(outcome);
             let sent = Rc::clone(&sent);
             let wake = wake_writer.take();
+            line.take_place();
             line.push(async move {
                 let _ = waits.await;
                 sent.borrow_mut().push(n);
@@ -115,5 +171,38 @@ mod tests {
         }
         assert_eq!(writer.await.unwrap(), 3);
         assert_eq!(*sent.borrow(), [0, 1, 2]);
+    }
+
+    #[actix::test]
+    async fn the_line_counts_what_waits_and_wakes_whoever_waits_for_fewer() {
+        let mut line = AnswerLine::default();
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let (outcome, waits) = oneshot::channel::<()>();
+            outcomes.push(outcome);
+            line.take_place();
+            line.push(async move {
+                let _ = waits.await;
+            });
+        }
+        // A place taken whose answer is not pushed yet counts too.
+        line.take_place();
+        assert_eq!(line.waiting(), 4);
+        let at_most_two = actix::spawn(line.until_waiting_at_most(2));
+        let none_left = actix::spawn(line.until_waiting_at_most(0));
+        let mut outcomes = outcomes.into_iter();
+        outcomes.next().unwrap().send(()).unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(line.waiting(), 3);
+        assert!(!at_most_two.is_finished());
+        outcomes.next().unwrap().send(()).unwrap();
+        at_most_two.await.unwrap();
+        assert_eq!(line.waiting(), 2);
+        outcomes.next().unwrap().send(()).unwrap();
+        line.push(async {});
+        none_left.await.unwrap();
+        assert_eq!(line.waiting(), 0);
+        // Nothing waiting: resolves at once.
+        line.until_waiting_at_most(0).await;
     }
 }

@@ -17,9 +17,8 @@ use crate::rate::TokenBucket;
 use crate::room::{Enter, Exit, Room, SessionId};
 use actix::prelude::*;
 use bytestring::ByteString;
-use futures_util::future::{FutureExt, Shared};
 use slog::{debug, info, warn, Logger};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -33,9 +32,6 @@ pub const SENDS_IN_FLIGHT: usize = 64;
 /// are refused while its messages wait to be stored would otherwise grow
 /// the line of answers without bound. More close the session.
 pub const MOST_WAITING_ANSWERS: usize = 4 * SENDS_IN_FLIGHT;
-
-/// Fires once a message's answer has gone out.
-type Answered = Shared<oneshot::Receiver<()>>;
 
 /// What a transport holds for one connection.
 #[derive(Debug)]
@@ -75,10 +71,9 @@ pub struct Session {
     /// How many times the session has logged out: a log-in deadline set
     /// before the last log-out no longer applies.
     logouts: u64,
-    /// Messages queued in their room and not answered yet (or refusals
-    /// waiting for them), oldest first.
-    sending: VecDeque<Answered>,
-    /// Their answers, sent in order by one task.
+    /// The answers to messages queued in their rooms (and to refusals
+    /// waiting behind them), sent in order by one task, which also counts
+    /// how many still wait.
     answers: AnswerLine,
     /// The room those messages went to.
     sending_to: Option<String>,
@@ -129,7 +124,6 @@ impl Session {
             token: None,
             rooms: HashMap::new(),
             logouts: 0,
-            sending: VecDeque::new(),
             answers: AnswerLine::default(),
             sending_to: None,
             frames,
@@ -498,7 +492,7 @@ impl Handler<Inbound> for Session {
             // Messages to one room pipeline; a message to another room
             // waits for those before it, so the order they take effect in
             // is the order sent across rooms too.
-            let same_room = self.sending.is_empty() || self.sending_to.as_ref() == Some(room);
+            let same_room = self.answers.waiting() == 0 || self.sending_to.as_ref() == Some(room);
             if let Some(message) = message_text(text).filter(|_| same_room) {
                 let say = (user.clone(), room.clone(), message.into_owned());
                 self.sending_to = Some(room.clone());
@@ -507,14 +501,11 @@ impl Handler<Inbound> for Session {
             }
         }
         // Anything else waits for the messages sent before it.
-        let earlier = self.sending.back().cloned();
-        self.sending.clear();
+        let earlier = self.answers.until_waiting_at_most(0);
         self.sending_to = None;
         let answer = self.handle_request(&request);
         let answer = async move {
-            if let Some(earlier) = earlier {
-                let _ = earlier.await;
-            }
+            earlier.await;
             answer.await
         };
         // `wait` holds back the next frame until this one is answered, so a
@@ -535,53 +526,20 @@ impl Handler<Inbound> for Session {
     }
 }
 
-/// A place in the line of answers to a connection's messages (the
-/// answers themselves go out in order through [`AnswerLine`]).
-struct Turn {
-    /// The oldest unanswered message, when the line is full: wait for it.
-    oldest: Option<Answered>,
-    /// Fire once this answer has gone out.
-    done: oneshot::Sender<()>,
-}
-
 impl Session {
-    /// Drops the answers that went out from the front of `sending` (they
-    /// go out in order, so the first one still waiting ends the sweep).
-    /// Nothing else polls them, so each is looked at here.
-    fn forget_answered(&mut self) {
-        while let Some(front) = self.sending.front() {
-            if front.clone().now_or_never().is_none() {
-                break;
-            }
-            self.sending.pop_front();
-        }
-    }
-
-    /// Takes the next place in the line of answers (forgetting the ones
-    /// that went out).
-    fn next_turn(&mut self) -> Turn {
-        self.forget_answered();
-        let oldest = (self.sending.len() >= SENDS_IN_FLIGHT)
-            .then(|| self.sending.front().cloned())
-            .flatten();
-        let (done, answered) = oneshot::channel();
-        self.sending.push_back(answered.shared());
-        Turn { oldest, done }
-    }
-
     /// Refuses a frame; while messages before it wait for their answers,
     /// the refusal goes out after them.
     fn refuse_in_order(&mut self, error: ChatError, reference: Option<String>) {
-        self.forget_answered();
-        if self.sending.is_empty() {
+        let waiting = self.answers.waiting();
+        if waiting == 0 {
             self.send_error(error, reference);
             return;
         }
-        if self.sending.len() >= MOST_WAITING_ANSWERS {
+        if waiting >= MOST_WAITING_ANSWERS as u64 {
             // Logged once: frames keep coming until the transport closes.
             if !self.outbox.is_closed() {
                 warn!(self.log, "too many frames waiting for their answers; closing the session";
-                    "code" => %ErrorCode::RateLimited, "waiting" => self.sending.len());
+                    "code" => %ErrorCode::RateLimited, "waiting" => waiting);
                 self.outbox.close(CloseReason {
                     code: ErrorCode::RateLimited,
                     message: format!(
@@ -592,11 +550,10 @@ impl Session {
             return;
         }
         audit_refusal(&self.engine, self.id, self.user.as_deref(), &error);
-        let Turn { done, .. } = self.next_turn();
+        self.answers.take_place();
         let outbox = self.outbox.clone();
         self.answers.push(async move {
             outbox.push(ServerFrame::error(error, reference).encode());
-            let _ = done.send(());
         });
     }
 
@@ -611,7 +568,12 @@ impl Session {
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        let Turn { oldest, done } = self.next_turn();
+        // At most `SENDS_IN_FLIGHT` messages wait for their answers: this
+        // one waits for the oldest of those before it to be answered.
+        let room_for_one = self
+            .answers
+            .until_waiting_at_most(SENDS_IN_FLIGHT as u64 - 1);
+        self.answers.take_place();
         let (engine, outbox, session) = (self.engine.clone(), self.outbox.clone(), self.id);
         // A room this session is in (named as it was joined) needs no
         // lookup: the session holds its actor.
@@ -619,9 +581,7 @@ impl Session {
         let queue = {
             let (engine, user) = (engine.clone(), user.clone());
             async move {
-                if let Some(oldest) = oldest {
-                    let _ = oldest.await;
-                }
+                room_for_one.await;
                 engine
                     .queue_say(&user, &room, open, &text, client_id, false)
                     .await
@@ -651,7 +611,6 @@ impl Session {
                             }
                         };
                         outbox.push(frame.encode());
-                        let _ = done.send(());
                         // The bot the message addresses speaks after the ack.
                         if let Some(acked) = acked {
                             let _ = acked.send(());
