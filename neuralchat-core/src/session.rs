@@ -25,7 +25,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most messages (`send` frames) of one connection queued in their
-/// rooms and not answered yet; the next waits for the oldest answer.
+/// rooms and not answered yet; the next waits until fewer answers than
+/// this wait (refusals queued behind the messages count too).
 pub const SENDS_IN_FLIGHT: usize = 64;
 /// The most answers (acks, and the refusals that wait behind them) one
 /// connection may have waiting: a client that keeps sending frames that
@@ -568,8 +569,8 @@ impl Session {
         reference: Option<String>,
         ctx: &mut Context<Self>,
     ) {
-        // At most `SENDS_IN_FLIGHT` messages wait for their answers: this
-        // one waits for the oldest of those before it to be answered.
+        // At most `SENDS_IN_FLIGHT` answers wait: this message waits until
+        // fewer than that wait before it.
         let room_for_one = self
             .answers
             .until_waiting_at_most(SENDS_IN_FLIGHT as u64 - 1);
